@@ -1,0 +1,22 @@
+"""Errors a person can act on. Each message says what went wrong and what to do about it;
+callers (CLI, UI) show the message as is instead of a stack trace."""
+
+
+class FashionRagError(Exception):
+    """Base class: the message is meant for the user."""
+
+
+class InputError(FashionRagError):
+    """The query itself is unusable: a broken image, nothing given, an unknown mode."""
+
+
+class ModelLoadError(FashionRagError):
+    """No encoder could be loaded from the id or folder given."""
+
+
+class IndexMissingError(FashionRagError):
+    """There is no index where one was expected."""
+
+
+class StaleIndexError(FashionRagError):
+    """The index was built from another catalog or model than the one in use."""
