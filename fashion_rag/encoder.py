@@ -1,0 +1,100 @@
+"""One interface over dual encoders: images and texts -> L2-normalised float32 vectors in one space.
+
+Loads a Hugging Face CLIP checkpoint or the project's own encoder (fashion_rag.model) the same
+way, from a hub id or a local folder: AutoModel + AutoTokenizer + AutoImageProcessor.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+from . import model as _register_own_model  # noqa: F401  (registers fashion_dual_encoder with Auto*)
+from . import settings
+from .errors import ModelLoadError
+from .images import ImageLike, load_image
+
+MAX_TEXT_TOKENS = 64
+
+
+def _features(output) -> torch.Tensor:
+    """CLIPModel returns a model output with the projected vector as pooler_output; older code a tensor."""
+    return getattr(output, "pooler_output", output)
+
+
+class Encoder:
+    def __init__(self, model, tokenizer, image_processor, name: str):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.name = name
+        self.dim = int(self.encode_texts(["probe"]).shape[1])
+
+    def preprocess(self, images: Sequence[ImageLike]) -> torch.Tensor:
+        """Images -> the pixel tensor the model expects (the checkpoint's own processor settings)."""
+        return self.image_processor(images=[load_image(i) for i in images],
+                                    return_tensors="pt")["pixel_values"]
+
+    @torch.inference_mode()
+    def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
+        return _normalise(_features(self.model.get_image_features(pixel_values=pixels)))
+
+    def encode_images(self, images: Sequence[ImageLike], batch_size: int = 64,
+                      progress: bool = False) -> np.ndarray:
+        batches = range(0, len(images), batch_size)
+        out = [self.encode_pixels(self.preprocess(images[i:i + batch_size]))
+               for i in tqdm(batches, desc="encoding images", unit="batch", disable=not progress)]
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
+                                    max_length=MAX_TEXT_TOKENS, return_tensors="pt")
+            out.append(_normalise(_features(self.model.get_text_features(**tokens))))
+        return np.concatenate(out)
+
+    @property
+    def weights_hash(self) -> str:
+        """Identifies the weights, so an index built with other weights is detected."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes()[:4096])
+        return digest.hexdigest()[:16]
+
+
+def _normalise(vectors: torch.Tensor) -> np.ndarray:
+    return torch.nn.functional.normalize(vectors.float(), dim=-1).numpy().astype(np.float32)
+
+
+def load_encoder(name_or_path: str | Path | None = None, threads: int | None = None) -> Encoder:
+    """Load from a local folder if there is one, else from the hub; fail with what to do."""
+    name = str(name_or_path or settings.MODEL)
+    torch.set_num_threads(threads or settings.THREADS)
+    local = Path(name).expanduser()
+    tried = f"the local folder {local}" if local.exists() else f"the Hugging Face hub id '{name}'"
+    if not local.exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+        raise ModelLoadError(
+            f"No encoder at {local}. Create the default one with `python scripts/train_encoder.py` "
+            "(or just run `python app.py`, which prepares everything), or set FASHION_RAG_MODEL / "
+            "--model to a CLIP checkpoint folder or hub id.")
+    source = str(local) if local.exists() else name
+    try:
+        model = AutoModel.from_pretrained(source, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        processor = AutoImageProcessor.from_pretrained(source)
+        return Encoder(model, tokenizer, processor, name)
+    except Exception as exc:  # transformers raises many kinds; the user needs one clear message
+        raise ModelLoadError(
+            f"Could not load an encoder from {tried}: {type(exc).__name__}: {str(exc)[:200]}. "
+            "This machine may have no access to the Hugging Face hub: use a local folder (a CLIP "
+            "checkpoint or one written by `python scripts/train_encoder.py`) via FASHION_RAG_MODEL "
+            "or --model.") from exc
+

@@ -1,0 +1,82 @@
+"""The project's own dual encoder, used because no pretrained CLIP weights can be had here.
+
+A frozen MiniLM sentence encoder (text tower) and a small ResNet trained from scratch (image
+tower), each followed by a projection into one shared space. It is a transformers
+`PreTrainedModel` with the same `get_image_features` / `get_text_features` methods as
+`CLIPModel`, so `save_pretrained` / `from_pretrained` and the encoder's one loading path serve both.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import (AutoConfig, AutoModel, BertConfig, BertModel, PretrainedConfig,
+                          PreTrainedModel, ResNetConfig, ResNetModel)
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+DEFAULT_VISION = dict(embedding_size=32, hidden_sizes=[48, 96, 192, 320], depths=[1, 1, 1, 1],
+                      layer_type="basic", hidden_act="relu", downsample_in_first_stage=True)
+
+
+class FashionEncoderConfig(PretrainedConfig):
+    model_type = "fashion_dual_encoder"
+
+    def __init__(self, text_config: dict | None = None, vision_config: dict | None = None,
+                 projection_dim: int = 256, image_size: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        self.text_config = dict(text_config or {})
+        self.vision_config = {**DEFAULT_VISION, **(vision_config or {})}
+        self.projection_dim = projection_dim
+        self.image_size = image_size
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sentence-transformers' pooling for MiniLM: the mean of the non-padding token states."""
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+class FashionEncoderModel(PreTrainedModel):
+    config_class = FashionEncoderConfig
+    base_model_prefix = "fashion"
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: FashionEncoderConfig):
+        super().__init__(config)
+        text_cfg = BertConfig(**config.text_config)
+        self.text_model = BertModel(text_cfg, add_pooling_layer=False)
+        self.vision_model = ResNetModel(ResNetConfig(**config.vision_config))
+        width = config.vision_config["hidden_sizes"][-1]
+        dim = config.projection_dim
+        self.text_projection = nn.Sequential(nn.Linear(text_cfg.hidden_size, 2 * dim), nn.GELU(),
+                                             nn.Linear(2 * dim, dim))
+        self.visual_projection = nn.Sequential(nn.Linear(width, 2 * dim), nn.GELU(),
+                                               nn.Linear(2 * dim, dim))
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Only the new parts are initialised here; the text tower arrives with pretrained weights."""
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def project_text(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Text tower output (normalised mean-pooled MiniLM) -> shared space. Training calls this
+        directly on cached MiniLM vectors, since the text tower itself is frozen."""
+        return self.text_projection(nn.functional.normalize(pooled, dim=-1))
+
+    def get_text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          token_type_ids: torch.Tensor | None = None, **_) -> BaseModelOutputWithPooling:
+        hidden = self.text_model(input_ids=input_ids, attention_mask=attention_mask,
+                                 token_type_ids=token_type_ids).last_hidden_state
+        return BaseModelOutputWithPooling(pooler_output=self.project_text(mean_pool(hidden, attention_mask)))
+
+    def get_image_features(self, pixel_values: torch.Tensor, **_) -> BaseModelOutputWithPooling:
+        pooled = self.vision_model(pixel_values=pixel_values).pooler_output.flatten(1)
+        return BaseModelOutputWithPooling(pooler_output=self.visual_projection(pooled))
+
+
+AutoConfig.register(FashionEncoderConfig.model_type, FashionEncoderConfig)
+AutoModel.register(FashionEncoderConfig, FashionEncoderModel)
