@@ -93,7 +93,7 @@ def build_messages(tweak: str, hits: Sequence[Hit], has_image: bool = False) -> 
 
 def _md(text: str) -> str:
     """Escape Markdown so catalog or shopper text shows literally in the fallback."""
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-!|~" else c for c in text)
+    return "".join("\\" + c if c in "\\`*_[]<>|~" else c for c in text)
 
 
 def _role(item: dict) -> str:
@@ -155,7 +155,7 @@ def _timeout() -> float:
 def _reason(exc: Exception) -> str:
     """A short, key-free description of a failure (exception messages may echo secrets)."""
     if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}"
+        return f"HTTP {exc.status_code}" + (", check OPENAI_API_KEY" if exc.status_code == 401 else "")
     if isinstance(exc, openai.APITimeoutError):
         return "timed out"
     if isinstance(exc, openai.APIConnectionError):
