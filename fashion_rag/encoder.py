@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from . import model as _register_own_model  # noqa: F401  (registers fashion_dual_encoder with Auto*)
 from . import settings
@@ -86,6 +87,7 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
             "(or just run `python app.py`, which prepares everything), or set FASHION_RAG_MODEL / "
             "--model to a CLIP checkpoint folder or hub id.")
     source = str(local) if local.exists() else name
+    hf_logging.disable_progress_bar()  # our own bars say what is happening; its per-load bar is noise
     try:
         model = AutoModel.from_pretrained(source, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(source)

@@ -1,0 +1,327 @@
+"""The web page: one Gradio Blocks app around an engine that is already loaded.
+
+No retrieval logic lives here. Handlers turn widget values into `engine.search(...)` calls and
+results into gallery items, Markdown and per-session state (gr.State), and every action is a
+named API endpoint, so `gradio_client` and the page's "Use via API" drive the same code:
+
+    /search (image, text, mode, weight, k, gender, article_type, colour, season, usage)
+            -> (gallery, status line)
+    /reply  ()            -> styling reply for the session's latest results (streamed)
+    /select (index)       -> details of result `index` and why it matched
+    /refine ()            -> the selected result's photo becomes the query photo (text cleared)
+    /undo   ()            -> the previous step's query, results and reply are restored
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from abc import ABCMeta
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from fashion_rag import settings
+from fashion_rag.catalog import MISSING
+from fashion_rag.errors import FashionRagError
+from fashion_rag.images import load_image
+from fashion_rag.stylist import stream_reply
+
+log = logging.getLogger(__name__)
+
+FILTERS = [("gender", "Gender"), ("articleType", "Article type"), ("baseColour", "Colour"),
+           ("season", "Season"), ("usage", "Usage")]
+# (catalog id of the photo or None for text only, what the photo shows, tweak); the photos are
+# read from CATALOG_DIR/images at run time, and examples whose photo is missing are left out.
+EXAMPLES = [(10360, "black dress", "in red"), (10188, "striped shirt", "no stripes"),
+            (10568, "navy sweater", "for summer"),
+            (10335, "striped top", "same vibe but in softer colours for fall"),
+            (None, "", "red dress for women")]
+MAX_STEPS = 20  # history kept per session (each step may hold a photo)
+
+INTRO = ("Upload an outfit photo and/or describe what you want (*\"in red\"*, *\"no stripes\"*, "
+         "*\"same vibe but for summer\"*): you get matching catalog pieces and a short styling note.")
+STATUS_EMPTY = "_Results appear here. Try an example on the left to start._"
+REPLY_EMPTY = "_The stylist comments on your results after a search._"
+REPLY_PENDING = "_Styling your results…_"
+DETAILS_EMPTY = "_Click a product to see why it matched, then use it as your new reference._"
+HISTORY_EMPTY = "_Your search steps are listed here; **Undo** goes back one._"
+
+THEME = gr.themes.Soft(primary_hue="rose", secondary_hue="slate", neutral_hue="slate")
+CSS = """
+.gradio-container {max-width: 1600px !important; margin: 0 auto !important;}
+#status p {margin: 0;}
+#reply {min-height: 120px;}
+"""
+
+
+class _PlainSubclass(type(gr.Image)):
+    """Gradio's component metaclass writes a .pyi stub beside the source of every component
+    subclass; QueryImage only changes preprocessing, so it is created without that side effect."""
+
+    def __new__(mcls, name, bases, attrs):
+        return ABCMeta.__new__(mcls, name, bases, attrs)
+
+
+class QueryImage(gr.Image, metaclass=_PlainSubclass):
+    """A gr.Image whose uploads are opened by the project's own loader, so a broken, huge or odd
+    file (EXIF-rotated, transparent, 16-bit) becomes a clear message or a clean RGB image instead
+    of Gradio's bare "Error"."""
+
+    is_template = True  # the browser renders it as a plain gr.Image
+
+    def preprocess(self, payload):
+        if payload is None or not payload.path:
+            return super().preprocess(payload)
+        try:
+            return load_image(payload.path)
+        except FashionRagError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+
+def new_session() -> dict[str, Any]:
+    # steps: one dict per search (query, hits, gallery, status, reply); selected: index into the
+    # latest hits; anchor: the catalog item last put into the photo box with "Use as reference".
+    return {"steps": [], "selected": None, "anchor": None}
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _value(item: dict, key: str) -> str:
+    value = str(item.get(key, "") or "").strip()
+    return "" if value in MISSING else value
+
+
+def item_name(item: dict) -> str:
+    return (_value(item, "productDisplayName")
+            or " ".join(filter(None, [_value(item, "baseColour"), _value(item, "articleType")]))
+            or f"Item {item.get('id', '')}")
+
+
+def caption(hit) -> str:
+    kind = " ".join(filter(None, [_value(hit.item, "baseColour"), _value(hit.item, "articleType")]))
+    return f"{kind} · {hit.score:.2f} · {item_name(hit.item)}"  # the start shows in the grid
+
+
+def status_line(results) -> str:
+    applied = list(getattr(results, "applied", []) or [])
+    notes = list(getattr(results, "notes", []) or [])
+    line = f"**{len(results)} items** · mode `{getattr(results, 'mode', '?')}` · "
+    line += ("guard applied: " + ", ".join(f"**{a}**" for a in applied) if applied
+             else "no attribute constraints applied")
+    return "  \n".join([line] + [f"_Note: {note}_" for note in notes])
+
+
+def history_markdown(steps: list[dict]) -> str:
+    if not steps:
+        return HISTORY_EMPTY
+    lines = []
+    for n, step in enumerate(steps, 1):
+        query = " + ".join(filter(None, [step["source"], f"“{step['text']}”" if step["text"] else ""]))
+        lines.append(f"{n}. {query} → {len(step['hits'])} items")
+    return "**Your steps**\n\n" + "\n".join(lines)
+
+
+def details_markdown(hit, index: int) -> str:
+    item = hit.item
+    facts = " · ".join(filter(None, [_value(item, k) for k in
+                                     ("gender", "articleType", "baseColour", "season", "usage")]))
+    why = "\n".join(f"- {reason}" for reason in hit.why) or "- close to your query overall"
+    return (f"#### #{index + 1} {item_name(item)}\n{facts}  \nid {hit.item_id} · "
+            f"score {hit.score:.3f}\n\n**Why it matched**\n{why}")
+
+
+def _same_picture(image: Image.Image, path: str) -> bool:
+    """Whether the query photo is still the catalog photo put there by "Use as new reference"
+    (the shopper may have uploaded another one since)."""
+    try:
+        small = [np.asarray(im.convert("L").resize((16, 16)), dtype=np.float32)
+                 for im in (image, load_image(path))]
+        return float(np.abs(small[0] - small[1]).mean()) < 8.0
+    except Exception:  # noqa: BLE001 - only decides a label
+        return False
+
+
+# ---------------------------------------------------------------- handlers
+
+
+def search(engine, image, text, mode, weight, k, gender, article_type, colour, season, usage,
+           session, progress=gr.Progress()):
+    """Run one search and record it as a step of the session."""
+    text = (text or "").strip()
+    filters = {col: list(values) for (col, _), values in
+               zip(FILTERS, (gender, article_type, colour, season, usage)) if values}
+    progress(0.1, desc="Searching the catalog…")
+    try:
+        results = engine.search(image=image, text=text or None, k=int(k), mode=mode or "auto",
+                                weight=float(weight), filters=filters or None)
+    except FashionRagError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    except Exception:  # noqa: BLE001 - never show a stack trace to the shopper
+        log.exception("search failed")
+        raise gr.Error("The search failed unexpectedly. Please try again, or try another "
+                       "photo or wording.") from None
+    for note in getattr(results, "notes", []) or []:
+        gr.Warning(note)
+    anchor = session.get("anchor")
+    from_item = image is not None and anchor is not None and _same_picture(image, anchor["path"])
+    source = (f"item {anchor['id']}" if from_item else "your photo") if image is not None else ""
+    gallery = [(hit.item["path"], caption(hit)) for hit in results]
+    status = status_line(results)
+    step = {"image": anchor["path"] if from_item else image, "anchor": anchor if from_item else None,
+            "source": source, "text": text, "hits": list(results), "gallery": gallery,
+            "status": status, "reply": ""}
+    steps = (session["steps"] + [step])[-MAX_STEPS:]
+    return gallery, status, {**session, "steps": steps, "selected": None,
+                             "anchor": step["anchor"]}
+
+
+def after_search(session):
+    return history_markdown(session["steps"]), DETAILS_EMPTY, REPLY_PENDING
+
+
+def reply(session):
+    """Stream the stylist's reply to the latest results (cumulative Markdown)."""
+    if not session["steps"]:
+        yield "_Search first: the stylist comments on the results._"
+        return
+    step = session["steps"][-1]
+    text = ""
+    try:
+        for text in stream_reply(step["text"], step["hits"], has_image=bool(step["source"])):
+            yield text
+    except Exception:  # noqa: BLE001 - the stylist promises not to raise; belt and braces
+        log.exception("stylist failed")
+        text = "_The stylist is unavailable right now; the results above are unaffected._"
+        yield text
+    step["reply"] = text  # kept in the session (State holds this very dict) for Undo
+
+
+def pick(evt: gr.SelectData):
+    return evt.index
+
+
+def select_item(index, session):
+    steps = session["steps"]
+    hits = steps[-1]["hits"] if steps else []
+    if index is None or not 0 <= int(index) < len(hits):
+        raise gr.Error("Pick one of the products in the current results.", print_exception=False)
+    index = int(index)
+    return details_markdown(hits[index], index), {**session, "selected": index}
+
+
+def use_as_reference(session):
+    steps, index = session["steps"], session.get("selected")
+    if not steps or index is None:
+        raise gr.Error("First click a product in the results, then use it as your new reference.",
+                       print_exception=False)
+    hit = steps[-1]["hits"][index]
+    gr.Info(f"“{item_name(hit.item)}” is now your reference photo: type a tweak and search.")
+    anchor = {"id": hit.item_id, "path": hit.item["path"]}
+    return hit.item["path"], "", {**session, "anchor": anchor}
+
+
+def undo(session):
+    """Drop the latest step and show the one before it (query, results and reply)."""
+    if not session["steps"]:
+        gr.Warning("Nothing to undo yet.")
+        return *[gr.skip()] * 7, session
+    steps = session["steps"][:-1]
+    if not steps:
+        return (None, "", [], STATUS_EMPTY, REPLY_EMPTY, HISTORY_EMPTY, DETAILS_EMPTY,
+                new_session())
+    prev = steps[-1]
+    return (prev["image"], prev["text"], prev["gallery"], prev["status"],
+            prev["reply"] or REPLY_EMPTY, history_markdown(steps), DETAILS_EMPTY,
+            {**session, "steps": steps, "selected": None, "anchor": prev["anchor"]})
+
+
+# ---------------------------------------------------------------- the page
+
+
+def example_rows() -> tuple[list[list], list[str]]:
+    """Example queries and the labels shown for them."""
+    rows, labels = [], []
+    for item_id, shows, tweak in EXAMPLES:
+        path = settings.CATALOG_DIR / "images" / f"{item_id}.jpg" if item_id else None
+        if path is None or path.is_file():
+            rows.append([str(path) if path else None, tweak])
+            labels.append(f"{shows} photo + “{tweak}”" if path else f"text only: “{tweak}”")
+    return rows, labels
+
+
+def build_demo(engine) -> gr.Blocks:
+    """The whole page around an already-loaded engine (loaded once at start-up, shared)."""
+    # Catalog photos are shown from where they are instead of being copied per request.
+    gr.set_static_paths([str(settings.CATALOG_DIR)])
+    values = getattr(engine, "attribute_values", {}) or {}
+    modes = ["auto"] + [m for m in engine.modes if m != "auto"]
+
+    with gr.Blocks(title="Fashion RAG · find it, then tweak it", fill_width=True) as demo:
+        session = gr.State(new_session())
+        picked = gr.Number(visible=False, precision=0)
+        gr.Markdown(f"# Fashion RAG · find it, then tweak it\n{INTRO}")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=300):
+                image = QueryImage(label="Outfit photo (optional)", type="pil", height=240,
+                                   sources=["upload", "webcam", "clipboard"])
+                text = gr.Textbox(label="What you want", lines=1, max_lines=3,
+                                  placeholder="e.g. same vibe but in softer colours for fall")
+                search_btn = gr.Button("Search", variant="primary")
+                rows, labels = example_rows()
+                examples = gr.Examples(rows, inputs=[image, text], example_labels=labels,
+                                       cache_examples=False, label="Try one")
+                with gr.Accordion("Advanced", open=False):
+                    mode = gr.Radio(modes, value="auto", label="Mode",
+                                    info="auto: photo, text or both, from what you give")
+                    weight = gr.Slider(0, 1, value=0.5, step=0.05, label="Text weight",
+                                       info="How much your words count against the photo")
+                    k = gr.Slider(4, 40, value=12, step=1, label="Number of results")
+                    filters = [gr.Dropdown(values.get(col, []), value=[], multiselect=True,
+                                           label=label) for col, label in FILTERS]
+            with gr.Column(scale=8, min_width=420):
+                status = gr.Markdown(STATUS_EMPTY, label="status", elem_id="status")
+                gallery = gr.Gallery(label="Matches", columns=4, height=640, object_fit="contain",
+                                     allow_preview=True, interactive=False, elem_id="gallery")
+            with gr.Column(scale=4, min_width=280):
+                gr.Markdown("### Stylist")
+                reply_md = gr.Markdown(REPLY_EMPTY, label="reply", elem_id="reply", max_height=520)
+                with gr.Accordion("Selected product", open=True):
+                    details = gr.Markdown(DETAILS_EMPTY, label="details", elem_id="details")
+                    refine_btn = gr.Button("Use as new reference", size="sm")
+                with gr.Accordion("Steps", open=True):
+                    history = gr.Markdown(HISTORY_EMPTY, label="history", elem_id="history")
+                    undo_btn = gr.Button("Undo last step", size="sm")
+
+        search_inputs = [image, text, mode, weight, k, *filters, session]
+        run_search = functools.partial(search, engine)
+
+        def then_reply(event, **api):
+            (event.success(after_search, session, [history, details, reply_md],
+                           show_progress="hidden", api_visibility="private")
+                  .success(reply, session, reply_md, show_progress="minimal", **api))
+
+        then_reply(gr.on([search_btn.click, text.submit], run_search, search_inputs,
+                         [gallery, status, session], api_name="search", concurrency_id="search"),
+                  api_name="reply")
+        # An example click fills the inputs, then searches: one click to a first result.
+        then_reply(examples.load_input_event.then(
+            run_search, search_inputs, [gallery, status, session], concurrency_id="search",
+            api_visibility="private"), api_visibility="private")
+
+        gallery.select(pick, None, picked, show_progress="hidden", api_visibility="private") \
+            .then(select_item, [picked, session], [details, session], api_name="select",
+                  show_progress="hidden")
+        refine_btn.click(use_as_reference, session, [image, text, session], api_name="refine")
+        undo_btn.click(undo, session, [image, text, gallery, status, reply_md, history, details,
+                                       session], api_name="undo")
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """demo.launch with the page's theme and CSS (Gradio 6 takes them at launch)."""
+    kwargs.setdefault("allowed_paths", [str(settings.CATALOG_DIR)])
+    return demo.launch(theme=THEME, css=CSS, **kwargs)

@@ -1,0 +1,75 @@
+"""End to end in a real headless Chromium: open the page, click an example, see products and the
+stylist's reply. Leaves a screenshot in artifacts/screenshot.png for a person to look at."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_ui import free_port, load_real_engine
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "artifacts" / "screenshot.png"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium "
+                                "(apt-get install chromium chromium-driver)")
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    from fashion_rag import ui
+    demo = ui.build_demo(load_real_engine())
+    port = free_port()
+    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1440,1000", f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_example_click_shows_products_and_reply(app_url, browser, monkeypatch):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the deterministic reply
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    browser.get(app_url)
+    example = wait.until(lambda d: d.find_element(
+        By.XPATH, "//button[contains(@class, 'gallery-item')][contains(., 'in red')]"))
+    example.click()
+
+    def loaded_images(driver):
+        images = driver.find_elements(By.CSS_SELECTOR, "#gallery img")
+        return len(images) >= 4 and all(driver.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0", im) for im in images)
+
+    wait.until(loaded_images)
+    wait.until(lambda d: "Automatic summary" in d.find_element(By.ID, "reply").text)
+    assert "Red" in browser.find_element(By.ID, "status").text
+    assert "in red" in browser.find_element(By.CSS_SELECTOR, "textarea").get_attribute("value")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body.error")
+
+    # Clicking a product shows why it matched.
+    browser.find_elements(By.CSS_SELECTOR, "#gallery button.thumbnail-item, #gallery img")[0].click()
+    wait.until(lambda d: "Why it matched" in d.find_element(By.ID, "details").text)
+    browser.find_element(By.TAG_NAME, "body").send_keys("\ue00c")  # Esc closes the preview
+    time.sleep(0.5)
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 10_000
+    # The README's picture is a reviewed copy: cp artifacts/screenshot.png assets/screenshot.png

@@ -1,0 +1,199 @@
+"""The web app driven through its API, as `gradio_client` (and "Use via API") would drive it.
+
+One engine and one running app for the module (loaded once, like app.py does); each test gets a
+fresh client, i.e. a fresh browser session with its own history.
+"""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from fashion_rag import settings
+from fashion_rag.errors import IndexMissingError, StaleIndexError
+
+STRIPED_SHIRT, BLACK_DRESS = 10188, 10360  # catalog ids used by the page's examples too
+GENERIC_ERROR = "has not enabled verbose error reporting"  # Gradio's text for unexpected errors
+
+
+def catalog_image(item_id: int) -> Path:
+    path = settings.CATALOG_DIR / "images" / f"{item_id}.jpg"
+    if not path.is_file():
+        pytest.skip(f"catalog image {path} not found")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def load_real_engine():
+    """The engine of the default index, preparing (training/building) it first if needed."""
+    from fashion_rag import load_engine
+    try:
+        return load_engine(settings.INDEX_DIR)
+    except (IndexMissingError, StaleIndexError):
+        from fashion_rag.prepare import prepare
+        prepare()
+        return load_engine(settings.INDEX_DIR)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return load_real_engine()
+
+
+@pytest.fixture(scope="module")
+def app_url(engine):
+    from fashion_rag.ui import build_demo
+    demo = build_demo(engine)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture
+def no_llm(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def search(client, image=None, text="", mode="auto", weight=0.5, k=12, gender=(),
+           article_type=(), colour=(), season=(), usage=()):
+    """Call /search; returns (captions, image paths, status line)."""
+    gallery, status = client.predict(
+        handle_file(str(image)) if image else None, text, mode, weight, k, list(gender),
+        list(article_type), list(colour), list(season), list(usage), api_name="/search")
+    return [g["caption"] for g in gallery], [g["image"] for g in gallery], status
+
+
+def share(captions: list[str], word: str) -> float:
+    return sum(word in c for c in captions) / max(1, len(captions))
+
+
+def test_endpoints_are_named(client):
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/search", "/reply", "/select", "/refine", "/undo"} <= set(named)
+    params = [p["parameter_name"] for p in named["/search"]["parameters"]]
+    assert params[:5] == ["image", "text", "mode", "weight", "k"]
+
+
+def test_text_search(client):
+    captions, images, status = search(client, text="red dress for women")
+    assert len(captions) == 12 and all(Path(p).is_file() for p in images)
+    assert "Red" in status  # the guard's colour constraint is stated
+    assert share(captions, "Red") >= 0.75
+    assert "mode `text`" in status
+
+
+def test_image_search(client):
+    captions, images, status = search(client, image=catalog_image(STRIPED_SHIRT))
+    assert captions and "mode `image`" in status
+    # the catalog's own photo finds itself among the first results
+    assert f"{STRIPED_SHIRT}.jpg" in [Path(p).name for p in images[:3]]
+
+
+def test_photo_and_tweak(client):
+    captions, _, status = search(client, image=catalog_image(BLACK_DRESS), text="in red", k=8)
+    assert len(captions) == 8
+    assert "Red" in status and "mode `image`" not in status and "mode `text`" not in status
+    assert share(captions, "Red") >= 0.75
+
+
+def test_filters(client):
+    captions, _, status = search(client, text="casual", article_type=["Shirts"], colour=["Blue"],
+                                 gender=["Men"], k=6)
+    assert captions and all(c.startswith("Blue Shirts") for c in captions)
+    details = client.predict(0, api_name="/select")
+    assert "Men" in details
+
+
+def test_select_refine_search_undo(client, no_llm):
+    first, _, first_status = search(client, text="red dress for women")
+    details = client.predict(1, api_name="/select")
+    assert "Why it matched" in details and first[1].split(" · ")[-1] in details
+
+    image, text = client.predict(api_name="/refine")
+    assert Path(image).is_file() and text == ""
+    second, _, _ = search(client, image=image, text="for summer", k=6)
+    assert len(second) == 6
+    search(client, image=image, text="in black", k=6)
+
+    # Undo drops the third step and restores the second: its photo, words and results.
+    image2, text2, gallery2, _, _, history, _ = client.predict(api_name="/undo")
+    assert text2 == "for summer" and Path(image2).is_file()
+    assert [g["caption"] for g in gallery2] == second
+    assert "1. “red dress for women” → 12 items" in history
+    assert "2. item " in history and "“for summer” → 6 items" in history and "3." not in history
+
+    _, text1, gallery1, status1, _, history, _ = client.predict(api_name="/undo")
+    assert text1 == "red dress for women" and status1 == first_status
+    assert [g["caption"] for g in gallery1] == first and "2." not in history
+
+
+def test_undo_and_refine_need_a_step(client):
+    client.predict(api_name="/undo")  # nothing to undo: a warning, not an error
+    with pytest.raises(AppError, match="click a product"):
+        client.predict(api_name="/refine")
+    with pytest.raises(AppError, match="Pick one of the products"):
+        client.predict(3, api_name="/select")
+
+
+def test_reply_without_key_is_the_automatic_summary(client, no_llm):
+    captions, _, _ = search(client, text="red dress for women", k=5)
+    reply = client.predict(api_name="/reply")
+    assert "Automatic summary" in reply and "#1" in reply
+
+
+def test_reply_streams_from_the_llm(client, monkeypatch):
+    from tests.openai_stub import OpenAIStub
+    with OpenAIStub(api_key="sk-ui-test", chunk_delay=0.02) as stub:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-ui-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        captions, _, _ = search(client, image=catalog_image(BLACK_DRESS), text="in red", k=5)
+        job = client.submit(api_name="/reply")
+        final = job.result(timeout=60)
+        partials = job.outputs()
+    assert final.startswith("Pair **#1 ") and "Automatic summary" not in final
+    assert len(partials) > 2 and all(final.startswith(p) for p in partials)  # cumulative stream
+    prompt = stub.requests[-1]["json"]["messages"][-1]["content"]
+    assert "in red" in prompt and "uploaded a photo" in prompt
+
+
+def test_broken_image_is_a_clear_error(client, tmp_path):
+    broken = tmp_path / "outfit.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    with pytest.raises(AppError) as err:
+        search(client, image=broken, text="in red")
+    assert "could not be read as an image" in str(err.value)
+    assert "Traceback" not in str(err.value)
+
+
+def test_nothing_given_is_a_clear_error(client):
+    with pytest.raises(AppError) as err:
+        search(client, text="   ")
+    message = str(err.value)
+    assert message and GENERIC_ERROR not in message and "Traceback" not in message
+
+
+def test_app_arguments(monkeypatch):
+    import app
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    args = app.parse_args([])
+    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
+    monkeypatch.setenv("SPACE_ID", "someone/fashion-rag")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    args = app.parse_args(["--share", "--index", "/tmp/idx"])
+    assert (args.host, args.port, args.share, args.index) == ("0.0.0.0", 7999, True, "/tmp/idx")
