@@ -1,0 +1,70 @@
+"""Command line: `python -m fashion_rag search --image PATH --text "..." [--k 10] [--mode M] [--json]`
+and `python -m fashion_rag prepare` (train/build whatever is missing)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import settings
+from .errors import FashionRagError
+from .fusion import MODES
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fashion_rag", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser("search", help="query the index with a photo, a text, or both")
+    search.add_argument("--image", help="path of a photo")
+    search.add_argument("--text", help="what you want, e.g. 'same but in red, no stripes'")
+    search.add_argument("--k", type=int, default=10)
+    search.add_argument("--mode", default="auto", choices=("auto",) + MODES)
+    search.add_argument("--weight", type=float, default=0.5, help="text share in sum/concat (0-1)")
+    search.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
+                        help="keep only items with this value, e.g. --filter gender=Women (repeatable)")
+    search.add_argument("--no-guard", action="store_true", help="do not parse the text for attributes")
+    search.add_argument("--index", default=str(settings.INDEX_DIR))
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    prepare = commands.add_parser("prepare", help="train the encoder/composer and build the index if missing")
+    prepare.add_argument("--index", default=str(settings.INDEX_DIR))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "prepare":
+            from .prepare import prepare as run_prepare
+            print(json.dumps(run_prepare(args.index) or {"status": "everything already in place"}))
+            return 0
+        return _search(args)
+    except FashionRagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _search(args) -> int:
+    from .search import load_engine
+    filters: dict[str, list[str]] = {}
+    for spec in args.filter:
+        column, _, value = spec.partition("=")
+        if not value:
+            raise FashionRagError(f"--filter wants COLUMN=VALUE, got {spec!r}")
+        filters.setdefault(column.strip(), []).append(value.strip())
+    engine = load_engine(args.index)
+    results = engine.search(image=args.image, text=args.text, k=args.k, mode=args.mode,
+                            weight=args.weight, filters=filters or None, guard=not args.no_guard)
+    if args.json:
+        print(json.dumps({"mode": results.mode, "applied": results.applied, "notes": results.notes,
+                          "hits": [{"item_id": h.item_id, "score": round(h.score, 4), "why": h.why,
+                                    "item": h.item} for h in results]}, indent=2))
+        return 0
+    print(f"mode: {results.mode}" + (f" | applied: {'; '.join(results.applied)}" if results.applied else ""))
+    for note in results.notes:
+        print(f"note: {note}")
+    for rank, hit in enumerate(results, 1):
+        item = hit.item
+        print(f"{rank:>3}. {hit.score:6.3f}  #{hit.item_id}  {item['productDisplayName'] or '(no name)'}"
+              f"  [{item['gender']}, {item['baseColour']}, {item['articleType']}]")
+        print(f"        why: {'; '.join(hit.why)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Everything the app needs before it can answer, made if missing: encoder, index, composer.
+
+Idempotent and cheap when all is in place (it only checks), so the app, the tests and CI all
+call it. A changed catalog is brought up to date with an incremental index update.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import settings
+from .catalog import fingerprint, load_catalog
+from .encoder import load_encoder
+from .errors import IndexMissingError
+from .fusion import GatedComposer
+from .index import build_index, load_index
+
+
+def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None = None,
+            model: str | None = None) -> dict:
+    """Train the default encoder if absent, build or update the index, train the composer."""
+    index_dir = Path(index_dir or settings.INDEX_DIR)
+    catalog_csv = Path(catalog_dir or settings.CATALOG_DIR) / "styles.csv"
+    model = model or settings.MODEL
+    done = {}
+    if model == settings.MODEL and not Path(model).exists():
+        from .train_encoder import main as train_encoder
+        print(f"No encoder at {model}: training one (about 15-20 minutes on 2 CPU cores, once).")
+        train_encoder(["--out", model])
+        done["encoder"] = "trained"
+    encoder = load_encoder(model)
+    try:
+        index = load_index(index_dir)
+        current = (index.manifest["model_hash"] == encoder.weights_hash and
+                   index.manifest["catalog_fingerprint"] == fingerprint(load_catalog(catalog_csv).items))
+    except IndexMissingError:
+        current = False
+    if not current:
+        print(f"Building the search index in {index_dir} from {catalog_csv} ...")
+        build_index(catalog_csv, encoder, index_dir, update=True)
+        done["index"] = "built"
+    composer_dir = settings.COMPOSER_DIR
+    if GatedComposer.load(composer_dir, encoder.weights_hash) is None:
+        from .train_composer import main as train_composer
+        print("Training the gated composer for photo + text queries (about a minute) ...")
+        train_composer(["--index", str(index_dir), "--out", str(composer_dir)])
+        done["composer"] = "trained"
+    return done
