@@ -3,7 +3,8 @@
 - image:  [img ; 0]                      photo against item photos
 - text:   [txt ; 0]                      text against item photos (cross-modal)
 - sum:    [norm((1-w) img + w txt) ; 0]  one point between the two
-- concat: [(1-w) img ; w txt]            photo-photo similarity plus text-caption similarity
+- concat: [(1-w) img ; w txt]            photo-photo similarity plus text-caption similarity;
+                                         with no photo, [(1-w) txt ; w txt]: text against both
 - gated:  [composer(img, txt) ; 0]       a learned edit of the photo vector by the text
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch import nn
 
 MODES = ("image", "text", "sum", "concat", "gated")
 NEEDS = {"image": ("image",), "text": ("text",), "sum": ("image", "text"),
-         "concat": ("image", "text"), "gated": ("image", "text")}
+         "concat": ("text",), "gated": ("image", "text")}
 
 
 class GatedComposer(nn.Module):
@@ -74,7 +75,7 @@ def query_vector(mode: str, image: np.ndarray | None, text: np.ndarray | None, w
     elif mode == "sum":
         halves = (_unit((1 - weight) * image + weight * text), zeros)
     elif mode == "concat":
-        halves = ((1 - weight) * image, weight * text)
+        halves = ((1 - weight) * (image if image is not None else text), weight * text)
     elif mode == "gated":
         if composer is None:
             raise ValueError("gated mode needs a trained composer (scripts/train_composer.py)")

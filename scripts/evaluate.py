@@ -155,8 +155,10 @@ def run(engine: Engine, n: int, seed: int) -> list[dict]:
     names = NamesBaseline(items)
     for text, wanted in text_queries(items, n, rng):
         relevant = relevant_ids(items, wanted)
-        record("text->image", "text (embeddings only)", ids(engine.search(text=text, mode="text", guard=False)), relevant)
-        record("text->image", "text + attribute guard", ids(engine.search(text=text, mode="text")), relevant)
+        for mode in ("text", "concat"):
+            record("text->image", mode, ids(engine.search(text=text, mode=mode, guard=False)), relevant)
+        best = engine.resolve_mode("auto", False, True)
+        record("text->image", f"{best} + attribute guard", ids(engine.search(text=text, mode=best)), relevant)
         record("text->image", "names-only baseline (MiniLM)", names.rank(text), relevant)
         record("text->image", "random", random_ranking(), relevant)
 
@@ -198,7 +200,8 @@ def verdicts(table: list[dict]) -> list[str]:
     out = [f"composed R@10, {m} vs best single modality ({floor:.3f}): "
            f"{'PASS' if composed[m] >= floor + 0.10 else 'FAIL'} ({composed[m] - floor:+.3f})"
            for m in ("sum", "concat", "gated") if m in composed]
-    text_best = max(r["nDCG@10"] for (t, m), r in get.items() if t == "text->image" and m.startswith("text"))
+    text_best = max(r["nDCG@10"] for (t, m), r in get.items()
+                    if t == "text->image" and not m.startswith(("names", "random")))
     names = get[("text->image", "names-only baseline (MiniLM)")]["nDCG@10"]
     out.append(f"best text->image nDCG@10 {text_best:.3f} vs names-only {names:.3f}: "
                f"{'PASS' if text_best > names else 'FAIL'}")
