@@ -60,7 +60,7 @@ def load_catalog(csv_path: str | Path, images_dir: str | Path | None = None,
     for col in COLUMNS:
         if col not in frame.columns:
             frame[col] = ""
-    frame = frame[COLUMNS].apply(lambda s: s.str.strip())
+    frame = frame[COLUMNS].fillna("").apply(lambda s: s.str.strip())  # short rows have NaN cells
     skipped: dict[str, list[str]] = {}
     if bad_lines:
         skipped["unparseable line"] = bad_lines
