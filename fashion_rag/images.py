@@ -60,6 +60,9 @@ def load_image(src: ImageLike) -> Image.Image:
         return image
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # PIL itself refuses the very largest on opening
+        raise InputError("That image is too large; please upload one under "
+                         f"{MAX_PIXELS // 1_000_000} megapixels.") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InputError("That file could not be read as an image (it may be broken or in an "
                          f"unsupported format): {type(exc).__name__}.") from exc
