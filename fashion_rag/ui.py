@@ -287,7 +287,7 @@ def build_demo(engine) -> gr.Blocks:
                                      allow_preview=True, interactive=False, elem_id="gallery")
             with gr.Column(scale=4, min_width=280):
                 gr.Markdown("### Stylist")
-                reply_md = gr.Markdown(REPLY_EMPTY, label="reply", elem_id="reply", max_height=520)
+                reply_md = gr.Markdown(REPLY_EMPTY, label="reply", elem_id="reply", max_height=380)
                 with gr.Accordion("Selected product", open=True):
                     details = gr.Markdown(DETAILS_EMPTY, label="details", elem_id="details")
                     refine_btn = gr.Button("Use as new reference", size="sm")
