@@ -48,7 +48,9 @@ def make_faiss(vectors: np.ndarray, index_type: str = "flat") -> faiss.Index:
         index.hnsw.efConstruction, index.hnsw.efSearch = 80, 96
     elif index_type == "ivfpq":
         nlist = int(max(1, min(4 * np.sqrt(n), n // 39)))
-        index = faiss.index_factory(d, f"IVF{nlist},PQ{d // 8},RFlat", faiss.METRIC_INNER_PRODUCT)
+        # PQ training needs at least 2**nbits vectors; "np": no polysemous training (unused, ~1 min).
+        nbits = int(max(1, min(8, np.log2(n))))
+        index = faiss.index_factory(d, f"IVF{nlist},PQ{d // 8}x{nbits}np,RFlat", faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
         faiss.extract_index_ivf(index).nprobe = min(nlist, 32)
         index.k_factor = 8
