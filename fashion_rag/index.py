@@ -124,7 +124,7 @@ def build_index(catalog_csv: str | Path, encoder: Encoder, out: str | Path, imag
         "vector": "image embedding ; caption embedding", "items": len(items),
         "catalog": str(Path(catalog_csv).resolve()), "catalog_fingerprint": fingerprint(catalog.items),
         "index_type": index_type, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "build_seconds": round(seconds, 1), "encoded": len(fresh), "reused": len(items) - len(good_fresh),
+        "build_seconds": round(seconds, 1), "encoded": len(good_fresh), "reused": len(items) - len(good_fresh),
         "images_per_second": round(len(fresh) / seconds, 1) if len(fresh) else None,
         "skipped": {reason: ids for reason, ids in skipped.items()},
     }
