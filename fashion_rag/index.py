@@ -118,11 +118,13 @@ def build_index(catalog_csv: str | Path, encoder: Encoder, out: str | Path, imag
     skipped = dict(catalog.skipped)
     if bad:
         skipped["image unreadable"] = [str(i) for i in bad]
+    # Of the table as written (rows with missing images too), which is what load_engine compares.
+    table_fingerprint = fingerprint(load_catalog(catalog_csv, check_images=False).items)
     seconds = time.time() - started
     manifest = {
         "format": FORMAT, "model": encoder.name, "model_hash": encoder.weights_hash, "dim": encoder.dim,
         "vector": "image embedding ; caption embedding", "items": len(items),
-        "catalog": str(Path(catalog_csv).resolve()), "catalog_fingerprint": fingerprint(catalog.items),
+        "catalog": str(Path(catalog_csv).resolve()), "catalog_fingerprint": table_fingerprint,
         "index_type": index_type, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(seconds, 1), "encoded": len(good_fresh), "reused": len(items) - len(good_fresh),
         "images_per_second": round(len(fresh) / seconds, 1) if len(fresh) else None,

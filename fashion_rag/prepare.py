@@ -30,8 +30,9 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
     encoder = load_encoder(model)
     try:
         index = load_index(index_dir)
+        table = load_catalog(catalog_csv, check_images=False).items  # as build_index fingerprints it
         current = (index.manifest["model_hash"] == encoder.weights_hash and
-                   index.manifest["catalog_fingerprint"] == fingerprint(load_catalog(catalog_csv).items))
+                   index.manifest["catalog_fingerprint"] == fingerprint(table))
     except IndexMissingError:
         current = False
     if not current:
