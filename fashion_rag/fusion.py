@@ -63,7 +63,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 def query_vector(mode: str, image: np.ndarray | None, text: np.ndarray | None, weight: float = 0.5,
                  composer: GatedComposer | None = None) -> np.ndarray:
     """The (2 * dim,) float32 query for one mode; `weight` is the text's share in sum and concat."""
-    missing = [part for part in NEEDS[mode] if {"image": image, "text": text}[part] is None]
+    missing = [part for part in NEEDS.get(mode, ()) if {"image": image, "text": text}[part] is None]
     if missing:
         raise ValueError(f"mode {mode!r} needs {' and '.join(NEEDS[mode])}")
     first = image if image is not None else text
