@@ -6,6 +6,7 @@ way, from a hub id or a local folder: AutoModel + AutoTokenizer + AutoImageProce
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -61,13 +62,13 @@ class Encoder:
             out.append(_normalise(_features(self.model.get_text_features(**tokens))))
         return np.concatenate(out)
 
-    @property
+    @cached_property
     def weights_hash(self) -> str:
         """Identifies the weights, so an index built with other weights is detected."""
         digest = hashlib.sha256()
         for name, tensor in sorted(self.model.state_dict().items()):
             digest.update(name.encode())
-            digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes()[:4096])
+            digest.update(tensor.detach().to(torch.float16).contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]
 
 
@@ -95,7 +96,7 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
         return Encoder(model, tokenizer, processor, name)
     except Exception as exc:  # transformers raises many kinds; the user needs one clear message
         raise ModelLoadError(
-            f"Could not load an encoder from {tried}: {type(exc).__name__}: {str(exc)[:200]}. "
+            f"Could not load an encoder from {tried}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
             "This machine may have no access to the Hugging Face hub: use a local folder (a CLIP "
             "checkpoint or one written by `python scripts/train_encoder.py`) via FASHION_RAG_MODEL "
             "or --model.") from exc

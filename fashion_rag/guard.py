@@ -102,7 +102,9 @@ class Guard:
         phrases: dict[str, tuple[str, list[str]]] = {}
         for column in ATTRIBUTES:
             for value in attribute_values.get(column, []):
-                for form in {value.lower(), value.lower().rstrip("s")}:
+                singular = value.lower()[:-2] if value.lower().endswith(("ches", "shes", "sses")) \
+                    else value.lower().rstrip("s")
+                for form in {value.lower(), singular}:
                     if len(form) > 2:
                         phrases.setdefault(form, (column, [value]))
             known = set(attribute_values.get(column, []))

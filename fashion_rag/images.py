@@ -51,10 +51,10 @@ def load_image(src: ImageLike) -> Image.Image:
         if image.width * image.height > MAX_PIXELS:
             raise InputError(f"That image is too large ({image.width}x{image.height} px); "
                              f"please upload one under {MAX_PIXELS // 1_000_000} megapixels.")
+        image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # cheap JPEG downscale, before anything decodes
         if getattr(image, "is_animated", False):
             image.seek(0)  # animated GIF/WebP: the first frame stands for the outfit
         image = ImageOps.exif_transpose(image)
-        image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # cheap JPEG downscale while decoding
         image = _to_rgb(image)
         image.thumbnail((MAX_SIDE, MAX_SIDE))
         return image

@@ -79,8 +79,15 @@ def cached(name: str, parts: list, build):
         return torch.load(path)
     value = build()
     CACHE_DIR.mkdir(exist_ok=True)
-    torch.save(value, path)
+    save_atomically(value, path)
     return value
+
+
+def save_atomically(value, path: Path) -> None:
+    """A run killed mid-write must not leave a file that breaks the next run."""
+    partial = path.with_name(path.name + ".partial")
+    torch.save(value, partial)
+    partial.replace(path)
 
 
 def preprocess_all(paths: list[str], processor, batch: int = 256) -> torch.Tensor:
@@ -207,8 +214,8 @@ def main(argv=None) -> Path:
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "epoch": epoch}, state_path)
+        save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "schedule": schedule.state_dict(), "epoch": epoch}, state_path)
 
     model.eval()
     # fp16 on disk keeps the checkpoint (mostly the MiniLM tower) under 100 MB; loading upcasts.
