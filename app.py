@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.catalog:
         os.environ["FASHION_RAG_CATALOG"] = str(Path(args.catalog).expanduser().resolve())
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "faiss.loader"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from fashion_rag import load_engine, settings
     from fashion_rag.errors import FashionRagError

@@ -7,7 +7,7 @@ named API endpoint, so `gradio_client` and the page's "Use via API" drive the sa
     /search (image, text, mode, weight, k, gender, article_type, colour, season, usage)
             -> (gallery, status line)
     /reply  ()            -> styling reply for the session's latest results (streamed)
-    /select (index)       -> details of result `index` and why it matched
+    /select (index)       -> photo and details of result `index`, with why it matched
     /refine ()            -> the selected result's photo becomes the query photo (text cleared)
     /undo   ()            -> the previous step's query, results and reply are restored
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 from abc import ABCMeta
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -37,7 +38,7 @@ FILTERS = [("gender", "Gender"), ("articleType", "Article type"), ("baseColour",
 EXAMPLES = [(10360, "black dress", "in red"), (10188, "striped shirt", "no stripes"),
             (10568, "navy sweater", "for summer"),
             (10335, "striped top", "same vibe but in softer colours for fall"),
-            (None, "", "red dress for women")]
+            (None, "", "black formal shoes for men")]
 MAX_STEPS = 20  # history kept per session (each step may hold a photo)
 
 INTRO = ("Upload an outfit photo and/or describe what you want (*\"in red\"*, *\"no stripes\"*, "
@@ -53,6 +54,8 @@ CSS = """
 .gradio-container {max-width: 1600px !important; margin: 0 auto !important;}
 #status p {margin: 0;}
 #reply {min-height: 120px;}
+/* The grid keeps highlighting a position across new results; the panel below shows the pick. */
+#gallery .thumbnail-item.selected {border-color: var(--border-color-primary); --ring-color: transparent;}
 """
 
 
@@ -179,7 +182,7 @@ def search(engine, image, text, mode, weight, k, gender, article_type, colour, s
 
 
 def after_search(session):
-    return history_markdown(session["steps"]), DETAILS_EMPTY, REPLY_PENDING
+    return history_markdown(session["steps"]), None, DETAILS_EMPTY, REPLY_PENDING
 
 
 def reply(session):
@@ -209,7 +212,8 @@ def select_item(index, session):
     if index is None or not 0 <= int(index) < len(hits):
         raise gr.Error("Pick one of the products in the current results.", print_exception=False)
     index = int(index)
-    return details_markdown(hits[index], index), {**session, "selected": index}
+    hit = hits[index]
+    return hit.item["path"], details_markdown(hit, index), {**session, "selected": index}
 
 
 def use_as_reference(session):
@@ -227,14 +231,14 @@ def undo(session):
     """Drop the latest step and show the one before it (query, results and reply)."""
     if not session["steps"]:
         gr.Warning("Nothing to undo yet.")
-        return *[gr.skip()] * 7, session
+        return *[gr.skip()] * 8, session
     steps = session["steps"][:-1]
     if not steps:
-        return (None, "", [], STATUS_EMPTY, REPLY_EMPTY, HISTORY_EMPTY, DETAILS_EMPTY,
+        return (None, "", [], STATUS_EMPTY, REPLY_EMPTY, HISTORY_EMPTY, None, DETAILS_EMPTY,
                 new_session())
     prev = steps[-1]
     return (prev["image"], prev["text"], prev["gallery"], prev["status"],
-            prev["reply"] or REPLY_EMPTY, history_markdown(steps), DETAILS_EMPTY,
+            prev["reply"] or REPLY_EMPTY, history_markdown(steps), None, DETAILS_EMPTY,
             {**session, "steps": steps, "selected": None, "anchor": prev["anchor"]})
 
 
@@ -252,10 +256,19 @@ def example_rows() -> tuple[list[list], list[str]]:
     return rows, labels
 
 
+def image_dirs(engine) -> list[str]:
+    """Folders the catalog photos are served from (as given and with symlinks resolved)."""
+    dirs = {settings.CATALOG_DIR}
+    items = getattr(engine, "items", None)
+    if items is not None and "path" in getattr(items, "columns", ()):
+        dirs |= {Path(p).parent for p in items["path"].unique()}
+    return sorted({str(d) for d in dirs} | {str(d.resolve()) for d in dirs})
+
+
 def build_demo(engine) -> gr.Blocks:
     """The whole page around an already-loaded engine (loaded once at start-up, shared)."""
     # Catalog photos are shown from where they are instead of being copied per request.
-    gr.set_static_paths([str(settings.CATALOG_DIR)])
+    gr.set_static_paths(image_dirs(engine))
     values = getattr(engine, "attribute_values", {}) or {}
     modes = ["auto"] + [m for m in engine.modes if m != "auto"]
 
@@ -283,14 +296,19 @@ def build_demo(engine) -> gr.Blocks:
                                            label=label) for col, label in FILTERS]
             with gr.Column(scale=8, min_width=420):
                 status = gr.Markdown(STATUS_EMPTY, label="status", elem_id="status")
-                gallery = gr.Gallery(label="Matches", columns=4, height=640, object_fit="contain",
-                                     allow_preview=True, interactive=False, elem_id="gallery")
+                gallery = gr.Gallery(label="Matches", columns=4, height=520, object_fit="contain",
+                                     allow_preview=False, interactive=False, elem_id="gallery")
+                with gr.Accordion("Selected product", open=True):
+                    with gr.Row(equal_height=False):
+                        chosen = gr.Image(label="photo", show_label=False, interactive=False,
+                                          height=200, scale=1, min_width=140, buttons=[],
+                                          elem_id="chosen")
+                        with gr.Column(scale=3):
+                            details = gr.Markdown(DETAILS_EMPTY, label="details", elem_id="details")
+                            refine_btn = gr.Button("Use as new reference", size="sm")
             with gr.Column(scale=4, min_width=280):
                 gr.Markdown("### Stylist")
-                reply_md = gr.Markdown(REPLY_EMPTY, label="reply", elem_id="reply", max_height=380)
-                with gr.Accordion("Selected product", open=True):
-                    details = gr.Markdown(DETAILS_EMPTY, label="details", elem_id="details")
-                    refine_btn = gr.Button("Use as new reference", size="sm")
+                reply_md = gr.Markdown(REPLY_EMPTY, label="reply", elem_id="reply", max_height=560)
                 with gr.Accordion("Steps", open=True):
                     history = gr.Markdown(HISTORY_EMPTY, label="history", elem_id="history")
                     undo_btn = gr.Button("Undo last step", size="sm")
@@ -299,29 +317,29 @@ def build_demo(engine) -> gr.Blocks:
         run_search = functools.partial(search, engine)
 
         def then_reply(event, **api):
-            (event.success(after_search, session, [history, details, reply_md],
+            (event.success(after_search, session, [history, chosen, details, reply_md],
                            show_progress="hidden", api_visibility="private")
                   .success(reply, session, reply_md, show_progress="minimal", **api))
 
         then_reply(gr.on([search_btn.click, text.submit], run_search, search_inputs,
                          [gallery, status, session], api_name="search", concurrency_id="search"),
-                  api_name="reply")
+                   api_name="reply")
         # An example click fills the inputs, then searches: one click to a first result.
         then_reply(examples.load_input_event.then(
             run_search, search_inputs, [gallery, status, session], concurrency_id="search",
             api_visibility="private"), api_visibility="private")
 
         gallery.select(pick, None, picked, show_progress="hidden", api_visibility="private") \
-            .then(select_item, [picked, session], [details, session], api_name="select",
+            .then(select_item, [picked, session], [chosen, details, session], api_name="select",
                   show_progress="hidden")
         refine_btn.click(use_as_reference, session, [image, text, session], api_name="refine")
-        undo_btn.click(undo, session, [image, text, gallery, status, reply_md, history, details,
-                                       session], api_name="undo")
+        undo_btn.click(undo, session, [image, text, gallery, status, reply_md, history, chosen,
+                                       details, session], api_name="undo")
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
 
 def launch(demo: gr.Blocks, **kwargs):
     """demo.launch with the page's theme and CSS (Gradio 6 takes them at launch)."""
-    kwargs.setdefault("allowed_paths", [str(settings.CATALOG_DIR)])
+    kwargs.setdefault("allowed_paths", [str(settings.CATALOG_DIR), str(settings.CATALOG_DIR.resolve())])
     return demo.launch(theme=THEME, css=CSS, **kwargs)

@@ -91,7 +91,7 @@ def test_endpoints_are_named(client):
 
 def test_text_search(client):
     captions, images, status = search(client, text="red dress for women")
-    assert len(captions) == 12 and all(Path(p).is_file() for p in images)
+    assert captions and all(Path(p).is_file() for p in images)
     assert "Red" in status  # the guard's colour constraint is stated
     assert share(captions, "Red") >= 0.75
     assert "mode `text`" in status
@@ -115,30 +115,30 @@ def test_filters(client):
     captions, _, status = search(client, text="casual", article_type=["Shirts"], colour=["Blue"],
                                  gender=["Men"], k=6)
     assert captions and all(c.startswith("Blue Shirts") for c in captions)
-    details = client.predict(0, api_name="/select")
-    assert "Men" in details
+    photo, details = client.predict(0, api_name="/select")
+    assert "Men" in details and Path(photo).is_file()
 
 
 def test_select_refine_search_undo(client, no_llm):
-    first, _, first_status = search(client, text="red dress for women")
-    details = client.predict(1, api_name="/select")
+    first, _, first_status = search(client, text="red shirt for men", k=8)
+    photo, details = client.predict(1, api_name="/select")
     assert "Why it matched" in details and first[1].split(" · ")[-1] in details
 
     image, text = client.predict(api_name="/refine")
-    assert Path(image).is_file() and text == ""
+    assert Path(image).is_file() and text == "" and Path(image).name == Path(photo).name
     second, _, _ = search(client, image=image, text="for summer", k=6)
     assert len(second) == 6
     search(client, image=image, text="in black", k=6)
 
     # Undo drops the third step and restores the second: its photo, words and results.
-    image2, text2, gallery2, _, _, history, _ = client.predict(api_name="/undo")
+    image2, text2, gallery2, _, _, history, _, _ = client.predict(api_name="/undo")
     assert text2 == "for summer" and Path(image2).is_file()
     assert [g["caption"] for g in gallery2] == second
-    assert "1. “red dress for women” → 12 items" in history
+    assert f"1. “red shirt for men” → {len(first)} items" in history
     assert "2. item " in history and "“for summer” → 6 items" in history and "3." not in history
 
-    _, text1, gallery1, status1, _, history, _ = client.predict(api_name="/undo")
-    assert text1 == "red dress for women" and status1 == first_status
+    _, text1, gallery1, status1, _, history, _, _ = client.predict(api_name="/undo")
+    assert text1 == "red shirt for men" and status1 == first_status
     assert [g["caption"] for g in gallery1] == first and "2." not in history
 
 
