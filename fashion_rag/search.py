@@ -18,7 +18,10 @@ from .images import ImageLike, load_image
 from .index import Index, load_index
 
 log = logging.getLogger(__name__)
-AUTO_BOTH = ("gated", "concat")  # the fusion auto picks for photo + text, best first (scripts/evaluate.py)
+# What auto picks, by scripts/evaluate.py: for photo + text the best fusion available (gated needs a
+# trained composer); for text alone, text against both item photos and descriptions.
+AUTO_BOTH = ("gated", "concat")
+AUTO_TEXT = "concat"
 MIN_POOL = 2000  # candidates searched before the guard filters; the whole catalog when it is this small
 MAX_K = 100
 
@@ -60,7 +63,7 @@ class Engine:
         if mode == "auto":
             if has_image and has_text:
                 return next(m for m in AUTO_BOTH if m in self.modes)
-            return "image" if has_image else "text"
+            return "image" if has_image else AUTO_TEXT
         if mode not in self.modes:
             raise InputError(f"Unknown or unavailable mode {mode!r}; choose one of auto, {', '.join(self.modes)}.")
         given = {"image": has_image, "text": has_text}

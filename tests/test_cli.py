@@ -21,7 +21,7 @@ def test_search_prints_json_hits(small_index):
     done = run("-m", "fashion_rag", "search", "--index", str(small_index), "--text", "red", "--k", "4", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["mode"] == "text" and result["applied"] == ["colour: Red"]
+    assert result["mode"] == "concat" and result["applied"] == ["colour: Red"]
     assert len(result["hits"]) == 4
     assert all(hit["item"]["baseColour"] == "Red" and hit["why"] for hit in result["hits"])
     scores = [hit["score"] for hit in result["hits"]]

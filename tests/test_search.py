@@ -37,7 +37,7 @@ def assert_ranked(results, k):
 
 def test_text_only(engine, items):
     results = engine.search(text=NEUTRAL, k=8)
-    assert results.mode == "text" and results.applied == [] and results.notes == []
+    assert results.mode == "concat" and results.applied == [] and results.notes == []
     assert_ranked(results, 8)
     assert all(hit.item_id in set(items["id"]) and hit.item["path"] for hit in results)
     reds = engine.search(text="red", k=10)

@@ -94,7 +94,7 @@ def test_text_search(client):
     assert captions and all(Path(p).is_file() for p in images)
     assert "Red" in status  # the guard's colour constraint is stated
     assert share(captions, "Red") >= 0.75
-    assert "mode `text`" in status
+    assert "mode `concat`" in status
 
 
 def test_image_search(client):
@@ -107,7 +107,7 @@ def test_image_search(client):
 def test_photo_and_tweak(client):
     captions, _, status = search(client, image=catalog_image(BLACK_DRESS), text="in red", k=8)
     assert len(captions) == 8
-    assert "Red" in status and "mode `image`" not in status and "mode `text`" not in status
+    assert "Red" in status and "mode `gated`" in status
     assert share(captions, "Red") >= 0.75
 
 
