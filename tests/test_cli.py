@@ -50,7 +50,7 @@ def test_table_output_with_filters(small_index, capsys):
     assert cli(["search", "--index", str(small_index), "--text", "something to wear", "--k", "3",
                 "--filter", "gender=Women", "--filter", "articleType=Tops"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("mode: text | applied: gender: Women; type: Tops")
+    assert lines[0].startswith("mode: concat | applied: gender: Women; type: Tops")
     ranked = [line for line in lines if line.lstrip()[:2] in ("1.", "2.", "3.")]
     assert len(ranked) == 3 and all("Women" in line or "Unisex" in line for line in ranked)
     assert all("Tops]" in line for line in ranked)
