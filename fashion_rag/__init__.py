@@ -1,4 +1,11 @@
 """fashion-rag: multimodal fashion search (photo + tweak -> catalog items) with a styling reply."""
-from .search import Engine, Hit, Results, load_engine
+import os
+
+# Idle OpenMP threads sleep instead of spinning: with spinning, torch's threads collapse (30 ms ->
+# 800 ms per search) whenever another process holds a core, as on a shared Space (benchmark.py).
+# Must be set before torch loads; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .search import Engine, Hit, Results, load_engine  # noqa: E402
 
 __all__ = ["Engine", "Hit", "Results", "load_engine"]

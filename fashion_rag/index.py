@@ -53,7 +53,7 @@ def make_faiss(vectors: np.ndarray, index_type: str = "flat") -> faiss.Index:
         index = faiss.index_factory(d, f"IVF{nlist},PQ{d // 8}x{nbits}np,RFlat", faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
         faiss.extract_index_ivf(index).nprobe = min(nlist, 32)
-        index.k_factor = 8
+        index.k_factor = 32  # re-rank 32k PQ candidates exactly: R@10 0.98 at 1M (scripts/benchmark.py)
     else:
         raise ValueError(f"Unknown index type {index_type!r}; choose one of {INDEX_TYPES}.")
     index.add(vectors)
