@@ -18,20 +18,54 @@ REQUIRED = ["id", "gender", "articleType", "baseColour"]
 ATTRIBUTES = ["gender", "articleType", "baseColour", "season", "usage"]  # what the guard filters on
 MISSING = {"", "NA", "nan", "None"}
 
-# Garment labels of the user photos -> catalog article types they correspond to.
-UPLOAD_TYPES = {
-    "dress": ["Dresses"],
-    "hat": ["Caps", "Hat"],
-    "longsleeve": ["Sweatshirts", "Sweaters", "Tops", "Tshirts"],
-    "outwear": ["Jackets", "Sweaters", "Sweatshirts"],
-    "pants": ["Trousers", "Jeans", "Track Pants"],
-    "shirt": ["Shirts"],
-    "shoes": ["Casual Shoes", "Sports Shoes", "Formal Shoes", "Heels", "Flats"],
-    "shorts": ["Shorts"],
-    "skirt": ["Skirts"],
+# Article types a photo cannot tell apart share a group: the unit the photo reader predicts and
+# real-photo relevance is judged by. Types not listed are a group of their own (lower-cased).
+TYPE_GROUPS = {
     "t-shirt": ["Tshirts"],
+    "top": ["Tops", "Tunics", "Shrug"],
+    "shirt": ["Shirts"],
+    "kurta": ["Kurtas", "Kurtis", "Kurta Sets", "Sarees"],
+    "dress": ["Dresses"],
+    "sweater": ["Sweaters", "Sweatshirts"],
+    "jacket": ["Jackets", "Waistcoat", "Rain Jacket", "Blazers"],
+    "trousers": ["Trousers", "Jeans", "Track Pants", "Tracksuits", "Lounge Pants", "Capris",
+                 "Leggings", "Churidar"],
+    "shorts": ["Shorts", "Lounge Shorts"],
+    "skirt": ["Skirts"],
+    "innerwear": ["Briefs", "Trunk", "Boxers", "Bra", "Innerwear Vests"],
+    "shoes": ["Casual Shoes", "Sports Shoes", "Formal Shoes"],
+    "heels": ["Heels"],
+    "flats": ["Flats"],
+    "sandals": ["Sandals", "Sports Sandals", "Flip Flops"],
+    "bag": ["Handbags", "Backpacks", "Clutches", "Duffel Bag", "Laptop Bag", "Messenger Bag",
+            "Mobile Pouch", "Rucksacks", "Waist Pouch"],
+    "cap": ["Caps", "Hat", "Headband"],
+    "socks": ["Socks", "Stockings", "Tights"],
+    "scarf": ["Scarves", "Mufflers", "Stoles", "Dupatta"],
+    "fragrance": ["Deodorant", "Fragrance Gift Set", "Perfume and Body Mist"],
 }
-UPLOAD_WORDS = {"longsleeve": "long sleeve top", "outwear": "jacket", "pants": "trousers"}
+_GROUP_OF = {kind: group for group, kinds in TYPE_GROUPS.items() for kind in kinds}
+
+# Garment labels of the user photos (both folders) -> the type groups they correspond to.
+# "body" (a baby bodysuit) has no counterpart in the catalog and is left out.
+UPLOAD_GROUPS = {
+    "dress": ["dress"], "hat": ["cap"], "longsleeve": ["sweater", "top", "t-shirt"],
+    "outwear": ["jacket", "sweater"], "pants": ["trousers"], "shirt": ["shirt"],
+    "shoes": ["shoes", "heels", "flats"], "shorts": ["shorts"], "skirt": ["skirt"],
+    "t-shirt": ["t-shirt"], "polo": ["t-shirt"], "undershirt": ["innerwear"], "blazer": ["jacket"],
+    "hoodie": ["sweater"], "top": ["top"], "blouse": ["top"],
+}
+UPLOAD_WORDS = {"longsleeve": "long sleeve top", "outwear": "jacket", "pants": "trousers",
+                "polo": "polo shirt", "undershirt": "vest"}
+
+
+def type_group(article_type: str) -> str:
+    return _GROUP_OF.get(article_type, article_type.lower())
+
+
+def group_types(group: str, known: list[str]) -> list[str]:
+    """The article types among `known` that belong to `group`."""
+    return [kind for kind in known if type_group(kind) == group]
 
 
 @dataclass

@@ -6,6 +6,8 @@
 - concat: [(1-w) img ; w txt]            photo-photo similarity plus text-caption similarity;
                                          with no photo, [(1-w) txt ; w txt]: text against both
 - gated:  [composer(img, txt) ; 0]       a learned edit of the photo vector by the text
+- guided: as concat, with the text written from the photo reading plus the tweak (fashion_rag.tweak);
+          [img ; 0] when there is no text
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-MODES = ("image", "text", "sum", "concat", "gated")
+MODES = ("image", "text", "sum", "concat", "gated", "guided")
 NEEDS = {"image": ("image",), "text": ("text",), "sum": ("image", "text"),
-         "concat": ("text",), "gated": ("image", "text")}
+         "concat": ("text",), "gated": ("image", "text"), "guided": ("image",)}
 
 
 class GatedComposer(nn.Module):
@@ -68,13 +70,13 @@ def query_vector(mode: str, image: np.ndarray | None, text: np.ndarray | None, w
         raise ValueError(f"mode {mode!r} needs {' and '.join(NEEDS[mode])}")
     first = image if image is not None else text
     zeros = np.zeros_like(first)
-    if mode == "image":
+    if mode == "image" or (mode == "guided" and text is None):
         halves = (image, zeros)
     elif mode == "text":
         halves = (text, zeros)
     elif mode == "sum":
         halves = (_unit((1 - weight) * image + weight * text), zeros)
-    elif mode == "concat":
+    elif mode in ("concat", "guided"):
         halves = ((1 - weight) * (image if image is not None else text), weight * text)
     elif mode == "gated":
         if composer is None:

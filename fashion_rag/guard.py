@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from .catalog import ATTRIBUTES
+from .errors import InputError
 
 LABELS = {"gender": "gender", "articleType": "type", "baseColour": "colour", "season": "season",
           "usage": "usage", "pattern": "pattern"}
@@ -46,6 +47,12 @@ SYNONYMS = {
 NEGATORS = ["anything but", "anything except", "nothing", "not", "no", "non", "without", "except",
             "avoid", "never", "don't want", "dont want", "excluding", "minus", "but not"]
 BREAKS = {",", ";", ".", "!", "?", "but", "and", "with", "in", "for", "to", "that", "which"}
+# "not black and navy": a list of values of the same kind after a negation is negated as a whole.
+JOINER = re.compile(r"\s*,?\s*(?:and|or|nor|&|/)\s*", re.IGNORECASE)
+# Singulars of catalog types that are ordinary adjectives ("a short dress", "in brief").
+NOT_SINGULARS = {"short", "brief"}
+# "print" is a pattern in "a floral print" but a verb in "print your instructions".
+VERB_USE = {"print": re.compile(r"\s+(?:your|the|my|this|that|these|those|all|out|it|me|everything|any|an?)\b", re.I)}
 MAX_CHARS = 1000
 
 
@@ -59,10 +66,11 @@ class Constraints:
         return bool(self.include or self.exclude)
 
     def merge(self, filters: dict[str, list[str]] | None) -> "Constraints":
-        """Explicit filters (column -> allowed values) narrow the parsed ones."""
+        """Explicit filters (column -> allowed values, checked by Guard.check_filters) narrow the
+        parsed ones."""
         for column, values in (filters or {}).items():
             if values:
-                wanted = set(values)
+                wanted = {values} if isinstance(values, str) else set(values)
                 self.include[column] = self.include.get(column, wanted) & wanted or wanted
         return self
 
@@ -104,7 +112,7 @@ class Guard:
             for value in attribute_values.get(column, []):
                 singular = value.lower()[:-2] if value.lower().endswith(("ches", "shes", "sses")) \
                     else value.lower().rstrip("s")
-                for form in {value.lower(), singular}:
+                for form in {value.lower(), singular} - NOT_SINGULARS:
                     if len(form) > 2:
                         phrases.setdefault(form, (column, [value]))
             known = set(attribute_values.get(column, []))
@@ -116,38 +124,70 @@ class Guard:
             for word in words:
                 phrases[word] = ("pattern", [stem])
         self.phrases = phrases
+        self.values = {column: list(attribute_values.get(column, [])) for column in ATTRIBUTES}
         alternation = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
         negators = "|".join(re.escape(n) for n in sorted(NEGATORS, key=len, reverse=True))
         self._pattern = re.compile(rf"(?<![\w-])(?:(?P<neg>{negators})|(?P<attr>{alternation}))(?![\w-])"
                                    rf"|(?P<brk>[,;.!?])", re.IGNORECASE)
         self._break_words = re.compile(rf"(?<![\w-])(?:{'|'.join(BREAKS - set(',;.!?'))})(?![\w-])", re.I)
 
+    def check_filters(self, filters: dict | None) -> dict[str, list[str]]:
+        """Explicit filters in canonical form: a single value becomes a list, values match the
+        catalog's case-insensitively; an unknown column or value is an InputError naming the choices."""
+        if filters is None:
+            return {}
+        if not isinstance(filters, dict):
+            raise InputError("Filters must map a column (gender, articleType, baseColour, season, usage) "
+                             "to a list of values.")
+        checked = {}
+        for column, values in filters.items():
+            if column not in self.values:
+                raise InputError(f"Unknown filter {column!r}; filter on {', '.join(self.values)}.")
+            values = [values] if isinstance(values, str) else list(values or [])
+            known = {v.lower(): v for v in self.values[column]}
+            unknown = [v for v in values if str(v).lower() not in known]
+            if unknown:
+                raise InputError(f"No {LABELS.get(column, column)} {', '.join(map(repr, unknown))} in this catalog; "
+                                 f"choose from {', '.join(self.values[column][:30])}.")
+            if values:
+                checked[column] = [known[str(v).lower()] for v in values]
+        return checked
+
     def parse(self, text: str | None) -> Constraints:
         constraints = Constraints()
-        text = (text or "")[:MAX_CHARS]
+        # Hyphens join words ("off-white", "non-black", "no-stripes"): read them as spaces.
+        text = re.sub(r"(?<=\w)-(?=\w)", " ", (text or "")[:MAX_CHARS])
         negated_spans, negating, since_negator, span_start = [], False, 0, 0
-        cursor, adjective_end, rescued = 0, None, []
+        cursor, adjective_end, rescued, last_negated = 0, None, [], None
         for match in self._pattern.finditer(text):
+            attr = match.group("attr")
+            column = self.phrases[attr.lower()][0] if attr else None
+            if attr and attr.lower() in VERB_USE and VERB_USE[attr.lower()].match(text, match.end()):
+                continue
+            gap = text[cursor:match.start()]
+            listed = negating and column is not None and column == last_negated and JOINER.fullmatch(gap)
             # Punctuation ends a negation; so does a joining word once something was negated
-            # ("no sandals for summer", yet "not in black" still negates black).
-            if negating and (match.group("brk") or
-                             (since_negator and self._break_words.search(text, cursor, match.start()))):
+            # ("no sandals for summer", yet "not in black" still negates black), unless it joins a
+            # list of the same kind ("anything except black and navy").
+            if negating and not listed and (match.group("brk") or
+                                            (since_negator and self._break_words.search(gap))):
                 negating = False
                 negated_spans.append((span_start, cursor))
             cursor = match.end()
             if match.group("neg"):
                 if not negating:
                     negating, since_negator, span_start = True, 0, match.start()
-            elif match.group("attr"):
-                column, values = self.phrases[match.group("attr").lower()]
+            elif attr:
+                values = self.phrases[attr.lower()][1]
                 # In "no striped shirts" / "not black jeans" the negation is about the adjective;
                 # the garment right after it is what the shopper still wants.
                 qualified = column == "articleType" and adjective_end is not None and \
                     not text[adjective_end:match.start()].strip()
                 target = constraints.exclude if negating and not qualified else constraints.include
                 if negating and qualified:
-                    rescued.append(match.group("attr"))
+                    rescued.append(attr)
                 adjective_end = match.end() if negating and column in ("baseColour", "pattern") else None
+                last_negated = column if negating and not qualified else None
                 target.setdefault(column, set()).update(values)
                 since_negator += negating
         if negating:

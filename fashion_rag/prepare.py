@@ -1,4 +1,4 @@
-"""Everything the app needs before it can answer, made if missing: encoder, index, composer.
+"""Everything the app needs before it can answer, made if missing: encoder, index, composer, reader.
 
 Idempotent and cheap when all is in place (it only checks), so the app, the tests and CI all
 call it. A changed catalog is brought up to date with an incremental index update.
@@ -13,11 +13,13 @@ from .encoder import load_encoder
 from .errors import IndexMissingError
 from .fusion import GatedComposer
 from .index import build_index, load_index
+from .reader import PhotoReader
 
 
 def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None = None,
             model: str | None = None) -> dict:
-    """Train the default encoder if absent, build or update the index, train the composer."""
+    """Train the default encoder if absent, build or update the index, train the composer and
+    the photo reader."""
     index_dir = Path(index_dir or settings.INDEX_DIR)
     catalog_csv = Path(catalog_dir or settings.CATALOG_DIR) / "styles.csv"
     model = model or settings.MODEL
@@ -45,4 +47,9 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
         print("Training the gated composer for photo + text queries (about a minute) ...")
         train_composer(["--index", str(index_dir), "--out", str(composer_dir)])
         done["composer"] = "trained"
+    if PhotoReader.load(settings.READER_DIR, encoder.weights_hash) is None:
+        from .train_reader import main as train_reader
+        print("Training the photo reader (type, gender, colour, pattern; about a minute) ...")
+        train_reader(["--index", str(index_dir), "--out", str(settings.READER_DIR)])
+        done["reader"] = "trained"
     return done

@@ -1,4 +1,7 @@
-"""The query side: photo and/or text -> fused query vector -> FAISS -> attribute guard -> hits."""
+"""The query side: photo and/or text -> fused query vector -> FAISS -> attribute guard -> hits.
+
+With a photo, the photo reader says what it shows, and the `guided` mode (what `auto` picks for a
+photo, with or without words) keeps that through the tweak (fashion_rag.tweak)."""
 from __future__ import annotations
 
 import logging
@@ -9,18 +12,21 @@ from typing import Any
 import numpy as np
 
 from . import settings
-from .catalog import attribute_values, fingerprint, load_catalog
+from .catalog import attribute_values, fingerprint, load_catalog, type_group
 from .encoder import Encoder, load_encoder
 from .errors import InputError, StaleIndexError
 from .fusion import MODES, NEEDS, GatedComposer, query_vector
 from .guard import MAX_CHARS, Guard
 from .images import ImageLike, load_image
 from .index import Index, load_index
+from .reader import ATTRIBUTES as READ_ATTRIBUTES, PhotoReader, Reading, pattern_of
+from .tweak import WEIGHT as GUIDED_WEIGHT, Plan, plan, prior
 
 log = logging.getLogger(__name__)
-# What auto picks, by scripts/evaluate.py: for photo + text the best fusion available (gated needs a
-# trained composer); for text alone, text against both item photos and descriptions.
-AUTO_BOTH = ("gated", "concat")
+# What auto picks, by scripts/evaluate.py: with a photo, the reading-guided mode (it needs a trained
+# photo reader; else gated, which needs a composer); for text alone, text against photos and descriptions.
+AUTO_BOTH = ("guided", "gated", "concat")
+AUTO_IMAGE = ("guided", "image")
 AUTO_TEXT = "concat"
 MIN_POOL = 2000  # candidates searched before the guard filters; the whole catalog when it is this small
 MAX_K = 100
@@ -35,24 +41,71 @@ class Hit:
 
 
 class Results(list):
-    """A list of Hit, plus what the search did: the mode used, the constraints applied, warnings."""
+    """A list of Hit, plus what the search did: the mode used, the constraints applied, warnings,
+    and for a photo the reading of it and what the tweak kept and changed (guided mode)."""
 
-    def __init__(self, hits: list[Hit], mode: str, applied: list[str], notes: list[str]):
+    def __init__(self, hits: list[Hit], mode: str, applied: list[str], notes: list[str],
+                 reading: Reading | None = None, plan: Plan | None = None):
         super().__init__(hits)
         self.mode, self.applied, self.notes = mode, applied, notes
+        self.reading, self.plan = reading, plan
 
 
 class Engine:
     def __init__(self, index: Index, encoder: Encoder, composer: GatedComposer | None = None,
-                 warnings: list[str] | None = None):
-        self.index, self.encoder, self.composer = index, encoder, composer
+                 reader: PhotoReader | None = None, warnings: list[str] | None = None):
+        self.index, self.encoder, self.composer, self.reader = index, encoder, composer, reader
         self.items = index.items
         self._records = self.items.to_dict("records")
         self._row_of = {int(i): row for row, i in enumerate(self.items["id"])}
         self.attribute_values = attribute_values(self.items)
         self.guard = Guard(self.attribute_values)
         self.warnings = warnings or []
-        self.modes = [m for m in MODES if m != "gated" or composer is not None]
+        available = {"gated": composer is not None, "guided": reader is not None}
+        self.modes = [m for m in MODES if available.get(m, True)]
+        self._codes = self._reader_codes() if reader is not None else {}
+
+    def _reader_codes(self) -> dict[str, np.ndarray]:
+        """Each item's class index per read attribute (-1: a value the reader does not predict)."""
+        values = {"type": self.items["articleType"].map(type_group), "gender": self.items["gender"],
+                  "colour": self.items["baseColour"], "pattern": self.items["productDisplayName"].map(pattern_of)}
+        return {a: np.array([{c: i for i, c in enumerate(self.reader.classes[a])}.get(v, -1) for v in values[a]])
+                for a in READ_ATTRIBUTES}
+
+    def describe(self, image: ImageLike, corrections: dict[str, str] | None = None) -> Reading:
+        """What the photo shows: per attribute (type, gender, colour, pattern), ranked (value,
+        confidence) pairs. `corrections` (attribute -> value) override the reading."""
+        if self.reader is None:
+            raise InputError("Photo reading is not available: no photo reader was trained for this "
+                             "encoder (run `python -m fashion_rag prepare`).")
+        picture = load_image(image)
+        return self._read(picture, self.encoder.encode_images([picture])[0], corrections)
+
+    def _read(self, picture, image_vec: np.ndarray, corrections: dict[str, str] | None) -> Reading:
+        reading = self.reader.read(image_vec, picture)
+        for attribute, value in self.check_corrections(corrections).items():
+            reading.values[attribute] = [(value, 1.0)] + [(v, 0.0) for v, _ in reading.values[attribute] if v != value]
+            reading.corrected += (attribute,)
+        return reading
+
+    def check_corrections(self, corrections: dict | None) -> dict[str, str]:
+        """Corrections of the photo reading in canonical form; unknown ones are an InputError."""
+        if not corrections:
+            return {}
+        if not isinstance(corrections, dict):
+            raise InputError("Corrections must map an attribute (type, gender, colour, pattern) to a value.")
+        checked = {}
+        for attribute, value in corrections.items():
+            if value in (None, ""):
+                continue
+            choices = self.reader.classes.get(attribute) if self.reader else None
+            if choices is None:
+                raise InputError(f"Unknown attribute {attribute!r} to correct; use {', '.join(READ_ATTRIBUTES)}.")
+            known = {c.lower(): c for c in choices}
+            if str(value).lower() not in known:
+                raise InputError(f"{value!r} is not a {attribute} the reader knows; choose from {', '.join(choices)}.")
+            checked[attribute] = known[str(value).lower()]
+        return checked
 
     def item(self, item_id: int) -> dict[str, Any]:
         if int(item_id) not in self._row_of:
@@ -61,9 +114,9 @@ class Engine:
 
     def resolve_mode(self, mode: str, has_image: bool, has_text: bool) -> str:
         if mode == "auto":
-            if has_image and has_text:
-                return next(m for m in AUTO_BOTH if m in self.modes)
-            return "image" if has_image else AUTO_TEXT
+            if has_image:
+                return next(m for m in (AUTO_BOTH if has_text else AUTO_IMAGE) if m in self.modes)
+            return AUTO_TEXT
         if mode not in self.modes:
             raise InputError(f"Unknown or unavailable mode {mode!r}; choose one of auto, {', '.join(self.modes)}.")
         given = {"image": has_image, "text": has_text}
@@ -75,17 +128,20 @@ class Engine:
 
     def search(self, image: ImageLike | None = None, text: str | None = None, k: int = 10,
                mode: str = "auto", weight: float = 0.5, filters: dict[str, list[str]] | None = None,
-               guard: bool = True) -> Results:
-        """Ranked catalog items for a photo, a text, or both (see README for the modes)."""
-        if not 1 <= int(k) <= MAX_K:
-            raise InputError(f"k must be between 1 and {MAX_K}.")
-        if not 0.0 <= float(weight) <= 1.0:
-            raise InputError("The text weight must be between 0 and 1.")
+               guard: bool = True, corrections: dict[str, str] | None = None) -> Results:
+        """Ranked catalog items for a photo, a text, or both (see README for the modes).
+        `corrections` (attribute -> value) fix the photo reading, for the guided mode."""
+        k, weight = _whole(k, "k", 1, MAX_K), _number(weight, "The text weight", 0.0, 1.0)
+        if text is not None and not isinstance(text, str):
+            raise InputError("The text must be a string.")
+        if mode not in ("auto", *MODES):
+            raise InputError(f"Unknown mode {mode!r}; choose one of auto, {', '.join(self.modes)}.")
         notes = []
         text = " ".join((text or "").split())
         if len(text) > MAX_CHARS:
             notes.append(f"Your text was long; only its first {MAX_CHARS} characters were used.")
             text = text[:MAX_CHARS]
+        filters = self.guard.check_filters(filters)
         picture = load_image(image) if image is not None else None
         if picture is None and not text and not filters:
             raise InputError("Nothing to search for: upload a photo, type what you want, or both.")
@@ -96,20 +152,36 @@ class Engine:
         query_text = constraints.text or (text if picture is None else "")
         mode = self.resolve_mode(mode, picture is not None, bool(query_text) or (not text and picture is None))
         image_vec = self.encoder.encode_images([picture])[0] if picture is not None else None
+        reading = the_plan = bonus = None
+        if picture is not None and self.reader is not None:
+            reading = self._read(picture, image_vec, corrections)
+        if mode == "guided":
+            the_plan = plan(reading, constraints, query_text)
+            query_text, weight = the_plan.text, GUIDED_WEIGHT
+            bonus = prior(the_plan, self._codes, self.reader.classes)
         text_vec = self.encoder.encode_texts([query_text or "a fashion product"])[0] \
-            if query_text or picture is None else None
-        query = query_vector(mode, image_vec, text_vec, float(weight), self.composer)
-        hits = self._ranked(query, int(k), constraints, notes)
+            if query_text or (picture is None and mode != "guided") else None
+        query = query_vector(mode, image_vec, text_vec, weight, self.composer)
+        hits = self._ranked(query, k, constraints, notes, bonus)
         for hit in hits:
-            hit.why = self._why(hit, image_vec, text_vec, query_text) + constraints.reasons(hit.item)
-        return Results(hits, mode, constraints.describe(), notes + self.warnings)
+            hit.why = self._why(hit, image_vec, text_vec, query_text, the_plan) + constraints.reasons(hit.item)
+        applied = constraints.describe() + (the_plan.describe() if the_plan else [])
+        return Results(hits, mode, applied, notes + self.warnings, reading, the_plan)
 
-    def _ranked(self, query: np.ndarray, k: int, constraints, notes: list[str]) -> list[Hit]:
+    def _ranked(self, query: np.ndarray, k: int, constraints, notes: list[str],
+                bonus: np.ndarray | None = None) -> list[Hit]:
         total = self.index.faiss.ntotal
-        pool = total if (constraints and total <= 50_000) else min(total, max(MIN_POOL, 20 * k) if constraints else k)
+        wide = constraints or bonus is not None
+        pool = total if (wide and total <= 50_000) else min(total, max(MIN_POOL, 20 * k) if wide else k)
         scores, rows = self.index.faiss.search(query[None], pool)
+        scores, rows = scores[0], rows[0]
+        if bonus is not None:
+            valid = rows >= 0
+            scores, rows = scores[valid] + bonus[rows[valid]], rows[valid]
+            order = np.argsort(-scores, kind="stable")
+            scores, rows = scores[order], rows[order]
         hits = []
-        for score, row in zip(scores[0], rows[0]):
+        for score, row in zip(scores, rows):
             if row < 0 or not constraints.allows(self._records[row]):
                 continue
             item = self._records[row]
@@ -122,7 +194,7 @@ class Engine:
                          f"{'; '.join(constraints.describe())}.")
         return hits
 
-    def _why(self, hit: Hit, image_vec, text_vec, query_text: str) -> list[str]:
+    def _why(self, hit: Hit, image_vec, text_vec, query_text: str, the_plan: Plan | None) -> list[str]:
         stored = self.index.vectors[self._row_of[hit.item_id]]
         dim = self.index.dim
         why = []
@@ -131,12 +203,21 @@ class Engine:
         if text_vec is not None and query_text:
             why.append(f"matches “{query_text[:60]}” (image {float(stored[:dim] @ text_vec):.2f}, "
                        f"description {float(stored[dim:] @ text_vec):.2f})")
+        if the_plan is not None:
+            row = self._row_of[hit.item_id]
+            same = [f"{a} {value}" for a in the_plan.kept
+                    for value, confidence in [the_plan.reading.top(a)]
+                    if self._codes[a][row] >= 0 and self.reader.classes[a][self._codes[a][row]] == value]
+            if same:
+                why.append(f"same as your photo: {', '.join(same)}")
         return why
 
 
 def load_engine(index_dir: str | Path | None = None, model: str | None = None,
-                composer_dir: str | Path | None = None, check_catalog: bool = True) -> Engine:
-    """Load the index, the encoder it was built with (or `model`), and the gated composer if trained."""
+                composer_dir: str | Path | None = None, check_catalog: bool = True,
+                reader_dir: str | Path | None = None) -> Engine:
+    """Load the index, the encoder it was built with (or `model`), and the gated composer and the
+    photo reader if trained for that encoder."""
     index_dir = Path(index_dir or settings.INDEX_DIR)
     index = load_index(index_dir)
     encoder = load_encoder(model or index.manifest["model"])
@@ -153,4 +234,28 @@ def load_engine(index_dir: str | Path | None = None, model: str | None = None,
                             "items are missing from results. Run `python scripts/build_index.py --update`.")
             log.warning(warnings[-1])
     composer = GatedComposer.load(Path(composer_dir or settings.COMPOSER_DIR), encoder.weights_hash)
-    return Engine(index, encoder, composer, warnings)
+    reader = PhotoReader.load(Path(reader_dir or settings.READER_DIR), encoder.weights_hash)
+    return Engine(index, encoder, composer, reader, warnings)
+
+
+def _whole(value, name: str, low: int, high: int) -> int:
+    """A whole number in [low, high] from what a caller passed (int, float, numeric string)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a whole number between {low} and {high}, not {value!r}.") from None
+    if not number.is_integer():
+        raise InputError(f"{name} must be a whole number between {low} and {high}.")
+    if not low <= number <= high:
+        raise InputError(f"{name} must be between {low} and {high}.")
+    return int(number)
+
+
+def _number(value, name: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number between {low:g} and {high:g}, not {value!r}.") from None
+    if not low <= number <= high:  # also rejects NaN
+        raise InputError(f"{name} must be between {low:g} and {high:g}.")
+    return number

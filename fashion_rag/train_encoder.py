@@ -1,8 +1,10 @@
 """Train the image tower against a frozen text tower (locked-text contrastive, CLIP loss).
 
 Captions come from the catalog metadata (several wordings per item); in-batch items with the
-same gender, type and colour count as positives. Real user photos (garment type only) are mixed
-in so uploads land near catalog shots. Augmentations move and flip but never touch colour.
+same gender, type and colour count as positives. Real user photos (garment type only, both
+folders' `fit` part) are mixed in so uploads land near catalog shots: an upload counts as a match
+for every catalog item of its type group (its colour and gender are unknown), and for uploads of
+the same label. Augmentations move and flip but never touch colour.
 The same loop fine-tunes an existing CLIP checkpoint (--init) instead of the default model.
 Items with id % 10 == 0 are held out and never seen here.
 """
@@ -24,9 +26,10 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, BertModel, CLIPImageProcessor
 
 from . import settings
-from .catalog import UPLOAD_WORDS, caption_variants, load_catalog
+from .catalog import TYPE_GROUPS, UPLOAD_WORDS, caption_variants, load_catalog, type_group
 from .encoder import MAX_TEXT_TOKENS
 from .model import FashionEncoderConfig, FashionEncoderModel, mean_pool
+from .photos import load_photos
 
 CACHE_DIR = settings.ROOT / "cache"
 CLIP_MEAN, CLIP_STD = [0.4815, 0.4578, 0.4082], [0.2686, 0.2613, 0.2758]
@@ -51,24 +54,39 @@ def new_model(image_size: int) -> tuple[FashionEncoderModel, object, CLIPImagePr
     return model, AutoTokenizer.from_pretrained(minilm_path()), processor
 
 
-def training_rows(catalog_dir: Path, photos_dir: Path | None, limit: int | None) -> pd.DataFrame:
-    """One row per training image: path, positive key, caption wordings. Held-out ids excluded."""
+def training_rows(catalog_dir: Path, photo_dirs: list[Path] | None, limit: int | None) -> pd.DataFrame:
+    """One row per training image: path, positive key, type groups, caption wordings, upload flag.
+    Held-out catalog ids and the user photos' dev and validation parts are excluded."""
     items = load_catalog(catalog_dir / "styles.csv").items
     items = items[~items["id"].map(settings.is_held_out)]
     if limit:
         items = items.sample(n=min(limit, len(items)), random_state=0)
     rows = [{"path": r["path"], "key": f"{r['gender']}|{r['articleType']}|{r['baseColour']}",
-             "captions": caption_variants(r)} for r in items.to_dict("records")]
-    if photos_dir and (photos_dir / "labels.csv").is_file():
-        photos = pd.read_csv(photos_dir / "labels.csv")
-        photos = photos[photos["split"] == "train"]
+             "groups": [type_group(r["articleType"])], "captions": caption_variants(r), "upload": False}
+            for r in items.to_dict("records")]
+    photos = load_photos("fit", photo_dirs) if photo_dirs else None
+    if photos is not None and len(photos):
         if limit:
             photos = photos.sample(n=min(limit // 3, len(photos)), random_state=0)
         for r in photos.to_dict("records"):
             word = UPLOAD_WORDS.get(r["label"], r["label"])
-            rows.append({"path": str(photos_dir / r["image"]), "key": f"upload|{r['label']}",
-                         "captions": [f"a photo of a {word}", f"a {word}", word]})
+            rows.append({"path": r["path"], "key": f"upload|{r['label']}", "groups": r["groups"],
+                         "captions": [f"a photo of a {word}", f"a {word}", word], "upload": True})
     return pd.DataFrame(rows)
+
+
+def positives(rows: pd.DataFrame) -> torch.Tensor:
+    """(n, n) bool: which training rows count as matches for each other. Same key always; an upload
+    and a catalog item when the item's type group is one of the upload's groups."""
+    keys = torch.from_numpy(pd.factorize(rows["key"])[0])
+    names = sorted({g for groups in rows["groups"] for g in groups} | set(TYPE_GROUPS))
+    column = {g: i for i, g in enumerate(names)}
+    member = torch.zeros(len(rows), len(names))
+    for i, groups in enumerate(rows["groups"]):
+        member[i, [column[g] for g in groups]] = 1
+    upload = torch.tensor(rows["upload"].to_numpy(bool))
+    across = upload[:, None] ^ upload[None, :]  # one upload, one catalog item
+    return (keys[:, None] == keys[None, :]) | (across & (member @ member.T > 0))
 
 
 def cached(name: str, parts: list, build):
@@ -125,11 +143,11 @@ def augment(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(pixels, grid, padding_mode="border", align_corners=False)
 
 
-def contrastive_loss(image: torch.Tensor, text: torch.Tensor, keys: np.ndarray,
+def contrastive_loss(image: torch.Tensor, text: torch.Tensor, same: torch.Tensor,
                      scale: torch.Tensor) -> torch.Tensor:
-    """CLIP loss with soft targets: every in-batch item with the same key is a positive."""
+    """CLIP loss with soft targets: every in-batch positive (see `positives`) shares the target."""
     logits = scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).T
-    same = torch.from_numpy(keys[:, None] == keys[None, :]).float()
+    same = same.float()
     targets = same / same.sum(1, keepdim=True)
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
@@ -139,7 +157,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default=settings.MODEL, help="folder to write the trained encoder to")
     p.add_argument("--init", help="a CLIP checkpoint (hub id or folder) to fine-tune instead")
     p.add_argument("--catalog", type=Path, default=settings.CATALOG_DIR)
-    p.add_argument("--user-photos", type=Path, default=settings.USER_PHOTOS_DIR)
+    p.add_argument("--user-photos", type=Path, nargs="*",
+                   default=[settings.USER_PHOTOS_DIR, settings.USER_PHOTOS_EXTRA_DIR])
     p.add_argument("--no-user-photos", action="store_true")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=256)
@@ -176,7 +195,7 @@ def main(argv=None) -> Path:
     text_vectors = cached("text", [texts, args.init or minilm_path()],
                           lambda: frozen_text(model, tokenizer, texts, own))
     caption_ids = [[text_index[c] for c in caps] for caps in rows["captions"]]
-    keys = rows["key"].to_numpy()
+    same = positives(rows)
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.05)
@@ -206,7 +225,8 @@ def main(argv=None) -> Path:
             chosen = [random.choice(caption_ids[i]) for i in batch]
             images = augment(pixels[batch].float(), generator)
             image_features = getattr(model.get_image_features(pixel_values=images), "pooler_output")
-            loss = contrastive_loss(image_features, head(text_vectors[chosen]), keys[batch],
+            index = torch.from_numpy(batch)
+            loss = contrastive_loss(image_features, head(text_vectors[chosen]), same[index][:, index],
                                     model.logit_scale.exp().clamp(max=100))
             optimizer.zero_grad()
             loss.backward()

@@ -1,0 +1,158 @@
+"""Reading a photo: garment type group, gender, base colour and pattern, each with a confidence.
+
+Small heads sit on two kinds of features of the same photo:
+- the encoder's image embedding (what the garment is, its overall look);
+- `pixel_features`: a colour histogram of the garment region. Product shots stand on white and
+  uploads on beds and floors, so the region is what differs from the photo's border colour,
+  weighted towards the centre. Colour is where the small image tower is weakest.
+Which features each head uses is chosen by scripts/train_reader.py on a dev split (it prints the
+comparison); the choice is stored with the heads.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+ATTRIBUTES = ("type", "gender", "colour", "pattern")
+COLUMNS = {"gender": "gender", "colour": "baseColour"}  # reading attribute -> catalog column
+LABELS = {"type": "type", "gender": "gender", "colour": "colour", "pattern": "pattern"}
+PATTERNS = {"striped": "strip", "checked": "check", "printed": "print"}  # else "solid"
+FEATURES = ("embedding", "pixels", "both")
+SIDE = 48  # pixel statistics are taken on a thumbnail: colour needs no detail
+HUES, ACHROMATIC = 12, 4
+
+
+def pattern_of(name: str) -> str:
+    """A product's pattern from its name (the catalog has no pattern column)."""
+    name = str(name).lower()
+    return next((label for label, stem in PATTERNS.items() if stem in name), "solid")
+
+
+def garment_mask(rgb: np.ndarray) -> np.ndarray:
+    """Weights (h, w) of the pixels that belong to the garment: far from the border's colour (the
+    background), and towards the centre. Falls back to the centre when nothing stands out."""
+    h, w, _ = rgb.shape
+    border = np.concatenate([rgb[:2].reshape(-1, 3), rgb[-2:].reshape(-1, 3),
+                             rgb[:, :2].reshape(-1, 3), rgb[:, -2:].reshape(-1, 3)])
+    background = np.median(border, axis=0)
+    distance = np.linalg.norm(rgb - background, axis=-1)
+    yy, xx = np.mgrid[0:h, 0:w]
+    centre = np.exp(-(((yy - h / 2) / (0.35 * h)) ** 2 + ((xx - w / 2) / (0.35 * w)) ** 2))
+    foreground = np.clip((distance - 25.0) / 40.0, 0.0, 1.0)
+    if foreground.mean() < 0.04:
+        foreground = np.ones_like(foreground)
+    return foreground * centre
+
+
+def pixel_features(image: Image.Image) -> np.ndarray:
+    """A (HUES * 4 + ACHROMATIC,) histogram of the garment region: hue x (saturation, value) for
+    coloured pixels, brightness bins for black / grey / white ones. Sums to 1."""
+    rgb = np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.BILINEAR), dtype=np.float32)
+    weights = garment_mask(rgb).ravel()
+    hue, sat, val = _hsv(rgb.reshape(-1, 3) / 255.0)
+    grey = (sat < 0.22) | (val < 0.18)
+    bins = np.where(grey, HUES * 4 + np.minimum((val * ACHROMATIC).astype(int), ACHROMATIC - 1),
+                    (np.minimum((hue * HUES).astype(int), HUES - 1) * 4
+                     + (sat > 0.55) * 2 + (val > 0.6)))
+    histogram = np.bincount(bins, weights=weights, minlength=HUES * 4 + ACHROMATIC)
+    return (histogram / max(histogram.sum(), 1e-9)).astype(np.float32)
+
+
+def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """colorsys.rgb_to_hsv for an (n, 3) array in [0, 1]: hue, saturation, value in [0, 1]."""
+    top, low = rgb.max(1), rgb.min(1)
+    spread = np.maximum(top - low, 1e-9)
+    r, g, b = rgb.T
+    hue = np.select([top == r, top == g], [(g - b) / spread, 2.0 + (b - r) / spread], 4.0 + (r - g) / spread)
+    hue = np.where(top == low, 0.0, (hue / 6.0) % 1.0)
+    return hue, np.where(top > 0, (top - low) / np.maximum(top, 1e-9), 0.0), top
+
+
+class Head(nn.Module):
+    """One attribute: features -> class logits (a small MLP)."""
+
+    def __init__(self, inputs: int, classes: int, hidden: int = 256):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(inputs, hidden), nn.GELU(), nn.Dropout(0.2),
+                                 nn.Linear(hidden, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def select(features: str, embedding: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """The input a head was trained on: the embedding, the pixel histogram, or both."""
+    return {"embedding": embedding, "pixels": pixels,
+            "both": torch.cat([embedding, pixels], dim=-1)}[features]
+
+
+@dataclass
+class Reading:
+    """Per attribute, (value, confidence) pairs, most likely first; `corrected` lists the
+    attributes the shopper set by hand (confidence 1)."""
+    values: dict[str, list[tuple[str, float]]]
+    corrected: tuple[str, ...] = ()
+
+    def top(self, attribute: str) -> tuple[str, float]:
+        return self.values[attribute][0]
+
+    def probability(self, attribute: str) -> dict[str, float]:
+        return dict(self.values[attribute])
+
+    def summary(self) -> str:
+        """'dress · Green · Women · solid' (the most likely value of each attribute)."""
+        return " · ".join(self.top(a)[0] for a in ATTRIBUTES)
+
+    def as_dict(self, top: int = 3) -> dict:
+        return {a: [{"value": v, "confidence": round(c, 3)} for v, c in self.values[a][:top]]
+                for a in ATTRIBUTES} | {"corrected": list(self.corrected)}
+
+
+class PhotoReader:
+    """Heads for type group, gender, colour and pattern over one encoder's image embeddings."""
+
+    def __init__(self, dim: int, classes: dict[str, list[str]], features: dict[str, str]):
+        self.dim, self.classes, self.features = dim, classes, features
+        pixels = HUES * 4 + ACHROMATIC
+        width = {"embedding": dim, "pixels": pixels, "both": dim + pixels}
+        self.heads = nn.ModuleDict({a: Head(width[features[a]], len(classes[a])) for a in ATTRIBUTES})
+
+    @torch.inference_mode()
+    def probabilities(self, embeddings: np.ndarray, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        """(n, classes) probabilities per attribute for a batch of photos."""
+        self.heads.eval()
+        emb, pix = torch.from_numpy(np.asarray(embeddings, np.float32)), torch.from_numpy(np.asarray(pixels, np.float32))
+        return {a: torch.softmax(self.heads[a](select(self.features[a], emb, pix)), -1).numpy()
+                for a in ATTRIBUTES}
+
+    def read(self, embedding: np.ndarray, image: Image.Image) -> Reading:
+        probs = self.probabilities(embedding[None], pixel_features(image)[None])
+        return Reading({a: sorted(((v, float(p)) for v, p in zip(self.classes[a], probs[a][0])),
+                                  key=lambda pair: -pair[1]) for a in ATTRIBUTES})
+
+    def save(self, folder: Path, encoder_hash: str, info: dict) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(self.heads.state_dict(), folder / "heads.pt")
+        (folder / "config.json").write_text(json.dumps(
+            {"dim": self.dim, "classes": self.classes, "features": self.features,
+             "encoder_hash": encoder_hash, **info}, indent=2))
+
+    @classmethod
+    def load(cls, folder: Path, encoder_hash: str) -> "PhotoReader | None":
+        """The reader trained for these encoder weights, or None (then photos are not read)."""
+        config_path = Path(folder) / "config.json"
+        if not config_path.is_file():
+            return None
+        config = json.loads(config_path.read_text())
+        if config.get("encoder_hash") != encoder_hash:
+            return None
+        reader = cls(config["dim"], config["classes"], config["features"])
+        reader.heads.load_state_dict(torch.load(Path(folder) / "heads.pt", weights_only=True))
+        reader.heads.eval()
+        return reader
