@@ -48,6 +48,8 @@ def load_image(src: ImageLike) -> Image.Image:
     """Any supported input -> an upright RGB image of at most MAX_SIDE px, or InputError."""
     try:
         image = _open(src)
+        if image.width == 0 or image.height == 0:
+            raise InputError("That image is empty (0 pixels wide or high); please upload a photo.")
         if image.width * image.height > MAX_PIXELS:
             raise InputError(f"That image is too large ({image.width}x{image.height} px); "
                              f"please upload one under {MAX_PIXELS // 1_000_000} megapixels.")
@@ -63,6 +65,6 @@ def load_image(src: ImageLike) -> Image.Image:
     except Image.DecompressionBombError as exc:  # PIL itself refuses the very largest on opening
         raise InputError("That image is too large; please upload one under "
                          f"{MAX_PIXELS // 1_000_000} megapixels.") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, TypeError, SyntaxError) as exc:
         raise InputError("That file could not be read as an image (it may be broken or in an "
                          f"unsupported format): {type(exc).__name__}.") from exc

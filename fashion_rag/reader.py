@@ -121,14 +121,18 @@ class PhotoReader:
         self.dim, self.classes, self.features = dim, classes, features
         pixels = HUES * 4 + ACHROMATIC
         width = {"embedding": dim, "pixels": pixels, "both": dim + pixels}
-        self.heads = nn.ModuleDict({a: Head(width[features[a]], len(classes[a])) for a in ATTRIBUTES})
+        # ModuleDict keys must not shadow nn.Module attributes ("type" would), hence the prefix.
+        self.heads = nn.ModuleDict({f"read_{a}": Head(width[features[a]], len(classes[a])) for a in ATTRIBUTES})
+
+    def head(self, attribute: str) -> Head:
+        return self.heads[f"read_{attribute}"]
 
     @torch.inference_mode()
     def probabilities(self, embeddings: np.ndarray, pixels: np.ndarray) -> dict[str, np.ndarray]:
         """(n, classes) probabilities per attribute for a batch of photos."""
         self.heads.eval()
         emb, pix = torch.from_numpy(np.asarray(embeddings, np.float32)), torch.from_numpy(np.asarray(pixels, np.float32))
-        return {a: torch.softmax(self.heads[a](select(self.features[a], emb, pix)), -1).numpy()
+        return {a: torch.softmax(self.head(a)(select(self.features[a], emb, pix)), -1).numpy()
                 for a in ATTRIBUTES}
 
     def read(self, embedding: np.ndarray, image: Image.Image) -> Reading:

@@ -20,7 +20,8 @@ from .guard import MAX_CHARS, Guard
 from .images import ImageLike, load_image
 from .index import Index, load_index
 from .reader import ATTRIBUTES as READ_ATTRIBUTES, PhotoReader, Reading, pattern_of
-from .tweak import WEIGHT as GUIDED_WEIGHT, Plan, plan, prior
+from . import tweak
+from .tweak import Plan, plan, prior
 
 log = logging.getLogger(__name__)
 # What auto picks, by scripts/evaluate.py: with a photo, the reading-guided mode (it needs a trained
@@ -135,7 +136,7 @@ class Engine:
         if text is not None and not isinstance(text, str):
             raise InputError("The text must be a string.")
         if mode not in ("auto", *MODES):
-            raise InputError(f"Unknown mode {mode!r}; choose one of auto, {', '.join(self.modes)}.")
+            raise InputError(f"Unknown or unavailable mode {mode!r}; choose one of auto, {', '.join(self.modes)}.")
         notes = []
         text = " ".join((text or "").split())
         if len(text) > MAX_CHARS:
@@ -145,9 +146,10 @@ class Engine:
         picture = load_image(image) if image is not None else None
         if picture is None and not text and not filters:
             raise InputError("Nothing to search for: upload a photo, type what you want, or both.")
-        constraints = self.guard.parse(text) if guard else self.guard.parse("")
-        constraints.text = constraints.text if guard else text
-        constraints.merge(filters)
+        # What the words ask for; it becomes hard filters only with the guard on.
+        asked = self.guard.parse(text).merge(filters)
+        constraints = asked if guard else self.guard.parse("").merge(filters)
+        constraints.text = asked.text if guard else text
         # Negated words ("no stripes") are kept out of the text vector, which would pull towards them.
         query_text = constraints.text or (text if picture is None else "")
         mode = self.resolve_mode(mode, picture is not None, bool(query_text) or (not text and picture is None))
@@ -156,8 +158,8 @@ class Engine:
         if picture is not None and self.reader is not None:
             reading = self._read(picture, image_vec, corrections)
         if mode == "guided":
-            the_plan = plan(reading, constraints, query_text)
-            query_text, weight = the_plan.text, GUIDED_WEIGHT
+            the_plan = plan(reading, asked, query_text)
+            query_text, weight = the_plan.text, tweak.WEIGHT
             bonus = prior(the_plan, self._codes, self.reader.classes)
         text_vec = self.encoder.encode_texts([query_text or "a fashion product"])[0] \
             if query_text or (picture is None and mode != "guided") else None

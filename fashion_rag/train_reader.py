@@ -28,7 +28,8 @@ from .photos import load_photos
 from .reader import ATTRIBUTES, FEATURES, PhotoReader, pattern_of, pixel_features, select
 from .train_encoder import cached
 
-MIN_COLOUR_ITEMS = 25  # rarer colours are not predicted (too few examples to learn them)
+MIN_COLOUR_ITEMS = 25  # rarer colours are not predicted (too few examples to learn them) ...
+MIN_COLOURS = 8  # ... unless that leaves fewer colours than this (a small catalog)
 HAND_LABELS = settings.ROOT / "tests" / "data" / "upload_colours.csv"
 
 
@@ -78,10 +79,12 @@ def fit(reader: PhotoReader, emb: torch.Tensor, pix: torch.Tensor, masks: dict[s
                 labelled = mask.any(1)
                 if not labelled.any():
                     continue
-                logits = reader.heads[attribute](select(reader.features[attribute], emb[batch], pix[batch]))
+                logits = reader.head(attribute)(select(reader.features[attribute], emb[batch], pix[batch]))
                 logits, mask = logits[labelled], mask[labelled]
                 loss = loss + (torch.logsumexp(logits, 1)
                                - torch.logsumexp(logits.masked_fill(~mask, float("-inf")), 1)).mean()
+            if not torch.is_tensor(loss):  # nothing labelled in this batch
+                continue
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -114,7 +117,8 @@ def main(argv=None) -> Path:
     counts = items["baseColour"].value_counts()
     classes = {"type": sorted(set(TYPE_GROUPS) | {type_group(t) for t in items["articleType"]}),
                "gender": sorted(set(items["gender"])),
-               "colour": sorted(c for c, n in counts.items() if n >= MIN_COLOUR_ITEMS),
+               "colour": sorted(c for c, n in counts.items()
+                                if n >= min(MIN_COLOUR_ITEMS, counts.iloc[:MIN_COLOURS].min())),
                "pattern": ["checked", "printed", "solid", "striped"]}
     labels = {"type": [[type_group(t)] for t in items["articleType"]],
               "gender": [[g] for g in items["gender"]], "colour": [[c] for c in items["baseColour"]],

@@ -30,7 +30,7 @@ TALKS_ABOUT = {  # words that change an attribute without naming a value
     "gender": re.compile(r"\b(?:unisex)\b", re.I),
 }
 GENDER_WORDS = {"Men": "men's", "Women": "women's", "Boys": "boys'", "Girls": "girls'", "Unisex": "unisex"}
-WEIGHT = 0.5
+WEIGHT = 0.3
 PRIOR = {"type": 0.3, "gender": 0.1, "colour": 0.1, "pattern": 0.05}
 DESCRIBE_AT = 0.5
 

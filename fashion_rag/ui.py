@@ -4,8 +4,10 @@ No retrieval logic lives here. Handlers turn widget values into `engine.search(.
 results into gallery items, Markdown and per-session state (gr.State), and every action is a
 named API endpoint, so `gradio_client` and the page's "Use via API" drive the same code:
 
-    /search (image, text, mode, weight, k, gender, article_type, colour, season, usage)
-            -> (gallery, status line)
+    /search (image, text, mode, weight, k, gender, article_type, colour, season, usage,
+             type_is, gender_is, colour_is, pattern_is)
+            -> (gallery, status line); the last four correct the photo reading ("" = as read)
+    /describe (image)     -> what the photo shows: per attribute, ranked values with confidences
     /reply  ()            -> styling reply for the session's latest results (streamed)
     /select (index)       -> photo and details of result `index`, with why it matched
     /refine ()            -> the selected result's photo becomes the query photo (text cleared)
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 FILTERS = [("gender", "Gender"), ("articleType", "Article type"), ("baseColour", "Colour"),
            ("season", "Season"), ("usage", "Usage")]
+READ = [("type", "Type"), ("gender", "Gender"), ("colour", "Colour"), ("pattern", "Pattern")]
+AS_READ = ("as read", "")  # a correction dropdown's neutral choice
 # (catalog id of the photo or None for text only, what the photo shows, tweak); the photos are
 # read from CATALOG_DIR/images at run time, and examples whose photo is missing are left out.
 EXAMPLES = [(10360, "black dress", "in red"), (10188, "striped shirt", "no stripes"),
@@ -108,13 +112,31 @@ def caption(hit) -> str:
     return f"{kind} · {hit.score:.2f} · {item_name(hit.item)}"  # the start shows in the grid
 
 
+def reading_line(results) -> str:
+    """'In your photo: dress 92% · Green 61% · ...' and what the tweak changes; '' without a photo."""
+    reading = getattr(results, "reading", None)
+    if reading is None:
+        return ""
+    parts = []
+    for attribute, _ in READ:
+        value, confidence = reading.top(attribute)
+        parts.append(f"{value} _(corrected)_" if attribute in reading.corrected
+                     else f"{value} _{confidence:.0%}_")
+    line = "**In your photo:** " + " · ".join(parts)
+    the_plan = getattr(results, "plan", None)
+    if the_plan is not None and the_plan.changed:
+        line += " — **your words change:** " + ", ".join(f"{a} → {v}" for a, v in the_plan.changed.items())
+    return line + "  \n_Wrong? Correct it with the menus under the results._"
+
+
 def status_line(results) -> str:
-    applied = list(getattr(results, "applied", []) or [])
+    plan_lines = set(getattr(getattr(results, "plan", None), "describe", lambda: [])())
+    applied = [a for a in (getattr(results, "applied", []) or []) if a not in plan_lines]
     notes = list(getattr(results, "notes", []) or [])
     line = f"**{len(results)} items** · mode `{getattr(results, 'mode', '?')}` · "
     line += ("guard applied: " + ", ".join(f"**{a}**" for a in applied) if applied
              else "no attribute constraints applied")
-    return "  \n".join([line] + [f"_Note: {note}_" for note in notes])
+    return "  \n".join(filter(None, [reading_line(results), line] + [f"_Note: {note}_" for note in notes]))
 
 
 def history_markdown(steps: list[dict]) -> str:
@@ -151,15 +173,17 @@ def _same_picture(image: Image.Image, path: str) -> bool:
 
 
 def search(engine, image, text, mode, weight, k, gender, article_type, colour, season, usage,
-           session, progress=gr.Progress()):
+           type_is, gender_is, colour_is, pattern_is, session, progress=gr.Progress()):
     """Run one search and record it as a step of the session."""
     text = (text or "").strip()
     filters = {col: list(values) for (col, _), values in
                zip(FILTERS, (gender, article_type, colour, season, usage)) if values}
+    corrections = {attr: value for (attr, _), value in
+                   zip(READ, (type_is, gender_is, colour_is, pattern_is)) if value}
     progress(0.1, desc="Searching the catalog…")
     try:
-        results = engine.search(image=image, text=text or None, k=int(k), mode=mode or "auto",
-                                weight=float(weight), filters=filters or None)
+        results = engine.search(image=image, text=text or None, k=k, mode=mode or "auto",
+                                weight=weight, filters=filters or None, corrections=corrections or None)
     except FashionRagError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
     except Exception:  # noqa: BLE001 - never show a stack trace to the shopper
@@ -202,6 +226,16 @@ def reply(session):
     step["reply"] = text  # kept in the session (State holds this very dict) for Undo
 
 
+def describe(engine, image) -> dict:
+    """What the photo shows, as JSON: per attribute, ranked values with confidences."""
+    if image is None:
+        raise gr.Error("Upload a photo to read.", print_exception=False)
+    try:
+        return engine.describe(image).as_dict()
+    except FashionRagError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+
+
 def pick(evt: gr.SelectData):
     return evt.index
 
@@ -209,9 +243,13 @@ def pick(evt: gr.SelectData):
 def select_item(index, session):
     steps = session["steps"]
     hits = steps[-1]["hits"] if steps else []
-    if index is None or not 0 <= int(index) < len(hits):
-        raise gr.Error("Pick one of the products in the current results.", print_exception=False)
-    index = int(index)
+    try:
+        index = int(index)
+    except (TypeError, ValueError):
+        index = -1
+    if not 0 <= index < len(hits):
+        raise gr.Error("Pick one of the products in the current results (a position from 0).",
+                       print_exception=False)
     hit = hits[index]
     return hit.item["path"], details_markdown(hit, index), {**session, "selected": index}
 
@@ -298,6 +336,11 @@ def build_demo(engine) -> gr.Blocks:
                 status = gr.Markdown(STATUS_EMPTY, label="status", elem_id="status")
                 gallery = gr.Gallery(label="Matches", columns=4, height=520, object_fit="contain",
                                      allow_preview=False, interactive=False, elem_id="gallery")
+                classes = getattr(getattr(engine, "reader", None), "classes", None) or {}
+                with gr.Row(visible=bool(classes), elem_id="corrections"):
+                    corrections = [gr.Dropdown([AS_READ] + [(v, v) for v in classes.get(attr, [])],
+                                               value="", label=f"{label} in the photo", min_width=120,
+                                               elem_id=f"correct-{attr}") for attr, label in READ]
                 with gr.Accordion("Selected product", open=True):
                     with gr.Row(equal_height=False):
                         chosen = gr.Image(label="photo", show_label=False, interactive=False,
@@ -313,8 +356,9 @@ def build_demo(engine) -> gr.Blocks:
                     history = gr.Markdown(HISTORY_EMPTY, label="history", elem_id="history")
                     undo_btn = gr.Button("Undo last step", size="sm")
 
-        search_inputs = [image, text, mode, weight, k, *filters, session]
+        search_inputs = [image, text, mode, weight, k, *filters, *corrections, session]
         run_search = functools.partial(search, engine)
+        reading_json = gr.JSON(visible=False)
 
         def then_reply(event, **api):
             (event.success(after_search, session, [history, chosen, details, reply_md],
@@ -328,6 +372,14 @@ def build_demo(engine) -> gr.Blocks:
         then_reply(examples.load_input_event.then(
             run_search, search_inputs, [gallery, status, session], concurrency_id="search",
             api_visibility="private"), api_visibility="private")
+
+        # A correction re-runs the search at once; a new photo starts from its own reading.
+        then_reply(gr.on([c.input for c in corrections], run_search, search_inputs, [gallery, status, session],
+                         concurrency_id="search", api_visibility="private"), api_visibility="private")
+        image.upload(lambda: [""] * len(corrections), None, corrections, api_visibility="private",
+                     show_progress="hidden")
+        gr.Button(visible=False).click(functools.partial(describe, engine), image, reading_json,
+                                       api_name="describe")
 
         gallery.select(pick, None, picked, show_progress="hidden", api_visibility="private") \
             .then(select_item, [picked, session], [chosen, details, session], api_name="select",

@@ -12,7 +12,9 @@ Fixtures (all generic, usable by any test module):
 - tiny_encoder     folder of the project's own encoder, trained for real on 150 items for 1 epoch
 - small_index      folder of a flat FAISS index built from small_catalog with tiny_encoder
 - small_composer   folder of a gated composer trained (1 epoch) on small_index
+- small_reader     folder of a photo reader trained (a few epochs, catalog rows only) on small_index
 - engine           fashion_rag.search.Engine over small_index with small_composer (gated available)
+- read_engine      the same with small_reader too (guided available, auto uses it for photos)
 - tiny_clip_dir    folder of a tiny random-weight transformers.CLIPModel with the MiniLM tokenizer and
                    a 32 px CLIPImageProcessor: a stand-in for a local CLIP checkpoint
 """
@@ -135,10 +137,43 @@ def small_composer(small_index, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_reader(small_index, tmp_path_factory) -> Path:
+    """A photo reader trained for a few epochs on small_index's items (no user photos)."""
+    from fashion_rag.train_reader import main as train_reader
+    out = tmp_path_factory.mktemp("small_reader") / "reader"
+    return Path(train_reader(["--index", str(small_index), "--out", str(out), "--epochs", "5",
+                              "--no-user-photos"]))
+
+
+@pytest.fixture(scope="session")
+def read_engine(small_index, small_composer, small_reader):
+    """A search engine over small_index that reads photos (guided mode available)."""
+    from fashion_rag.search import load_engine
+    return load_engine(small_index, composer_dir=small_composer, reader_dir=small_reader)
+
+
+@pytest.fixture(scope="session")
+def real_engine():
+    """The engine of the default index over the whole catalog, with the trained encoder, composer
+    and photo reader (prepared first if missing, as app.py does)."""
+    from fashion_rag.errors import IndexMissingError, StaleIndexError
+    from fashion_rag.prepare import prepare
+    from fashion_rag.search import load_engine
+    try:
+        engine = load_engine(settings.INDEX_DIR)
+    except (IndexMissingError, StaleIndexError):
+        engine = None
+    if engine is None or engine.reader is None:
+        prepare()
+        engine = load_engine(settings.INDEX_DIR)
+    return engine
+
+
+@pytest.fixture(scope="session")
 def engine(small_index, small_composer):
     """A search engine over small_index; gated mode works (small_composer)."""
     from fashion_rag.search import load_engine
-    return load_engine(small_index, composer_dir=small_composer)
+    return load_engine(small_index, composer_dir=small_composer, reader_dir=small_index / "no-reader")
 
 
 def make_tiny_clip(folder: Path, seed: int = 0) -> Path:

@@ -122,8 +122,9 @@ def test_too_narrow_filters_give_fewer_hits_and_say_so(engine, items):
     results = engine.search(text="dress", filters={"baseColour": ["Red"]}, k=10)
     assert sorted(h.item_id for h in results) == sorted(expected["id"])
     assert any(note.startswith(f"Only {len(expected)} item") and "colour: Red" in note for note in results.notes)
-    nothing = engine.search(text="dress", filters={"baseColour": ["No Such Colour"]}, k=10)
-    assert len(nothing) == 0 and any(note.startswith("Only 0 items") for note in nothing.notes)
+    # An unknown value used to give 0 results silently; now it says what the choices are.
+    with pytest.raises(InputError, match="No colour 'No Such Colour' in this catalog; choose from"):
+        engine.search(text="dress", filters={"baseColour": ["No Such Colour"]}, k=10)
 
 
 def test_hits_explain_themselves(engine, blue_top):
@@ -161,10 +162,34 @@ def test_an_engine_without_composer_falls_back_to_concat(engine, blue_top):
     (dict(text="red", mode="blend"), "Unknown or unavailable mode 'blend'"),
     (dict(text="red", mode="image"), "needs image; please add a photo"),
     (dict(text="red", mode="sum"), "please add a photo"),
+    # review fixes: wrong types are InputErrors too, not bare Python errors
+    (dict(text=5), "The text must be a string"),
+    (dict(text="red", k="ten"), "k must be a whole number"),
+    (dict(text="red", k=None), "k must be a whole number"),
+    (dict(text="red", k=2.5), "k must be a whole number"),
+    (dict(text="red", weight="abc"), "text weight must be a number"),
+    (dict(image=np.zeros((0, 0, 3), np.uint8)), "image"),
+    (dict(text="red", filters={"colour": ["Red"]}), "Unknown filter 'colour'"),
+    (dict(text="red", filters={"baseColour": ["Plaid"]}), "No colour 'Plaid'"),
 ])
 def test_unusable_queries_are_input_errors(engine, kwargs, message):
     with pytest.raises(InputError, match=message):
         engine.search(**kwargs)
+
+
+def test_a_single_filter_value_is_one_value(engine):
+    hits = engine.search(text="something nice", filters={"gender": "women"}, k=5)
+    assert hits and all(h.item["gender"] in ("Women", "Unisex") for h in hits)
+    assert hits.applied == ["gender: Women"]
+
+
+def test_photo_alone_and_with_words_use_the_reading(read_engine, blue_top):
+    alone = read_engine.search(image=blue_top["path"])
+    assert alone.mode == "guided" and alone.reading is not None and alone.plan.changed == {}
+    tweaked = read_engine.search(image=blue_top["path"], text="in red")
+    assert tweaked.mode == "guided" and "colour" in tweaked.plan.changed
+    assert all(h.item["baseColour"] == "Red" for h in tweaked)
+    assert read_engine.search(text="red shirt").reading is None  # no photo, nothing read
 
 
 def test_photo_only_with_text_modes_asks_for_text(engine, blue_top):

@@ -16,7 +16,9 @@ import torch
 from fashion_rag import settings
 from fashion_rag.catalog import load_catalog
 from fashion_rag.encoder import load_encoder
-from fashion_rag.train_encoder import augment, contrastive_loss, main as train_encoder, training_rows
+from fashion_rag.photos import load_photos
+from fashion_rag.train_encoder import (augment, contrastive_loss, main as train_encoder, positives,
+                                        training_rows)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +42,7 @@ def test_tiny_run_wrote_a_small_loadable_checkpoint(tiny_encoder):
 
 
 def test_held_out_items_are_never_training_rows(catalog_dir):
-    rows = training_rows(catalog_dir, settings.USER_PHOTOS_DIR, None)
+    rows = training_rows(catalog_dir, [settings.USER_PHOTOS_DIR, settings.USER_PHOTOS_EXTRA_DIR], None)
     ids = [i for i in map(item_id, rows["path"]) if i is not None]
     catalog = load_catalog(catalog_dir / "styles.csv").items
     trainable = set(catalog["id"][~catalog["id"].map(settings.is_held_out)])
@@ -48,8 +50,10 @@ def test_held_out_items_are_never_training_rows(catalog_dir):
     assert not any(settings.is_held_out(i) for i in ids)
     uploads = rows[rows["key"].str.startswith("upload|")]
     assert len(uploads) > 0 and all(Path(p).is_file() for p in uploads["path"].head(20))
-    labels = pd.read_csv(settings.USER_PHOTOS_DIR / "labels.csv")
-    assert len(uploads) == (labels["split"] == "train").sum()  # test-split photos are never trained on
+    # Only the train split's `fit` part: dev photos choose settings, validation photos are reported on.
+    fit = load_photos("fit")
+    assert sorted(uploads["path"]) == sorted(fit["path"])
+    assert not set(uploads["path"]) & (set(load_photos("dev")["path"]) | set(load_photos("validation")["path"]))
     limited = training_rows(catalog_dir, None, 150)
     assert len(limited) == 150 and not any(settings.is_held_out(item_id(p)) for p in limited["path"])
 
@@ -125,15 +129,37 @@ def test_augment_moves_pixels_but_keeps_colour(catalog_dir, tiny_encoder):
     assert not torch.allclose(shifted[0], shifted[1])  # and differs per image
 
 
+def keyed(keys: list[str]) -> torch.Tensor:
+    keys = np.array(keys)
+    return torch.from_numpy(keys[:, None] == keys[None, :])
+
+
 def test_contrastive_loss_rewards_matching_pairs():
     torch.manual_seed(0)
     image = torch.randn(6, 16)
-    keys = np.array(["a", "b", "c", "d", "e", "f"])
+    keys = keyed(["a", "b", "c", "d", "e", "f"])
     scale = torch.tensor(10.0)
     matched = contrastive_loss(image, image.clone(), keys, scale)
     shuffled = contrastive_loss(image, image[torch.tensor([1, 2, 3, 4, 5, 0])], keys, scale)
     assert matched < shuffled
-    same = np.array(["a", "a", "b", "b", "c", "c"])  # in-batch items with one key are all positives
+    same = keyed(["a", "a", "b", "b", "c", "c"])  # in-batch items with one key are all positives
     swapped_within_key = image[torch.tensor([1, 0, 3, 2, 5, 4])]
     assert torch.isclose(contrastive_loss(image, image, same, scale),
                          contrastive_loss(image, swapped_within_key, same, scale), atol=1e-5)
+
+
+def test_an_upload_matches_catalog_items_of_its_type_group():
+    """The training signal for uploads: a dress photo is a positive for every catalog dress (its
+    colour and gender are unknown), not a negative as it was when keys never matched."""
+    rows = pd.DataFrame([
+        {"key": "Women|Dresses|Red", "groups": ["dress"], "upload": False},
+        {"key": "Women|Dresses|Blue", "groups": ["dress"], "upload": False},
+        {"key": "Men|Shirts|Blue", "groups": ["shirt"], "upload": False},
+        {"key": "upload|dress", "groups": ["dress"], "upload": True},
+        {"key": "upload|longsleeve", "groups": ["sweater", "top", "t-shirt"], "upload": True},
+        {"key": "upload|dress", "groups": ["dress"], "upload": True},
+    ])
+    same = positives(rows)
+    assert same[3, 0] and same[3, 1] and same[0, 3] and same[3, 5]
+    assert not same[3, 2] and not same[4, 0] and not same[4, 3]  # other groups, other labels
+    assert not same[0, 1]  # two catalog items still need the same gender, type and colour

@@ -14,6 +14,7 @@ from gradio_client.exceptions import AppError
 
 from fashion_rag import settings
 from fashion_rag.errors import IndexMissingError, StaleIndexError
+from fashion_rag.photos import load_photos
 
 STRIPED_SHIRT, BLACK_DRESS = 10188, 10360  # catalog ids used by the page's examples too
 GENERIC_ERROR = "has not enabled verbose error reporting"  # Gradio's text for unexpected errors
@@ -70,11 +71,12 @@ def no_llm(monkeypatch):
 
 
 def search(client, image=None, text="", mode="auto", weight=0.5, k=12, gender=(),
-           article_type=(), colour=(), season=(), usage=()):
-    """Call /search; returns (captions, image paths, status line)."""
+           article_type=(), colour=(), season=(), usage=(), corrections=None):
+    """Call /search; returns (captions, image paths, status line). `corrections`: attribute -> value."""
+    fixed = [(corrections or {}).get(a, "") for a in ("type", "gender", "colour", "pattern")]
     gallery, status = client.predict(
         handle_file(str(image)) if image else None, text, mode, weight, k, list(gender),
-        list(article_type), list(colour), list(season), list(usage), api_name="/search")
+        list(article_type), list(colour), list(season), list(usage), *fixed, api_name="/search")
     return [g["caption"] for g in gallery], [g["image"] for g in gallery], status
 
 
@@ -84,7 +86,7 @@ def share(captions: list[str], word: str) -> float:
 
 def test_endpoints_are_named(client):
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/search", "/reply", "/select", "/refine", "/undo"} <= set(named)
+    assert {"/search", "/reply", "/select", "/refine", "/undo", "/describe"} <= set(named)
     params = [p["parameter_name"] for p in named["/search"]["parameters"]]
     assert params[:5] == ["image", "text", "mode", "weight", "k"]
 
@@ -99,7 +101,7 @@ def test_text_search(client):
 
 def test_image_search(client):
     captions, images, status = search(client, image=catalog_image(STRIPED_SHIRT))
-    assert captions and "mode `image`" in status
+    assert captions and "mode `guided`" in status and "In your photo:** shirt" in status
     # the catalog's own photo finds itself among the first results
     assert f"{STRIPED_SHIRT}.jpg" in [Path(p).name for p in images[:3]]
 
@@ -107,7 +109,8 @@ def test_image_search(client):
 def test_photo_and_tweak(client):
     captions, _, status = search(client, image=catalog_image(BLACK_DRESS), text="in red", k=8)
     assert len(captions) == 8
-    assert "Red" in status and "mode `gated`" in status
+    assert "Red" in status and "mode `guided`" in status
+    assert "In your photo:** dress" in status and "your words change:** colour → Red" in status
     assert share(captions, "Red") >= 0.75
 
 
@@ -169,6 +172,39 @@ def test_reply_streams_from_the_llm(client, monkeypatch):
     assert len(partials) > 2 and all(final.startswith(p) for p in partials)  # cumulative stream
     prompt = stub.requests[-1]["json"]["messages"][-1]["content"]
     assert "in red" in prompt and "uploaded a photo" in prompt
+
+
+def test_describe_reads_a_real_upload(client):
+    photos = load_photos("validation", [settings.USER_PHOTOS_DIR])
+    shoes = photos[photos["label"] == "shoes"]["path"].iloc[0]
+    reading = client.predict(handle_file(shoes), api_name="/describe")
+    assert set(reading) == {"type", "gender", "colour", "pattern", "corrected"}
+    assert all(0 <= pair["confidence"] <= 1 and pair["value"] for pair in reading["type"])
+
+
+def test_a_correction_reruns_the_search_with_it(client):
+    captions, _, status = search(client, image=catalog_image(BLACK_DRESS), text="for summer",
+                                 corrections={"type": "t-shirt", "colour": "White"})
+    assert "t-shirt _(corrected)_" in status and "White _(corrected)_" in status
+    assert share(captions, "Tshirts") >= 0.75
+    with pytest.raises(AppError, match="not a colour the reader knows"):
+        search(client, image=catalog_image(BLACK_DRESS), corrections={"colour": "Plaid"})
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(k="ten"), "k must be a whole number"),
+    (dict(weight="abc"), "text weight must be a number"),
+])
+def test_bad_api_values_are_clear_errors(client, args, message):
+    with pytest.raises(AppError, match=message) as err:
+        search(client, **{"text": "red shirt", **args})
+    assert GENERIC_ERROR not in str(err.value)
+
+
+def test_select_needs_a_position(client):
+    search(client, text="red shirt", k=4)
+    with pytest.raises(AppError, match="a position from 0"):
+        client.predict("abc", api_name="/select")
 
 
 def test_broken_image_is_a_clear_error(client, tmp_path):

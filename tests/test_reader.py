@@ -1,0 +1,144 @@
+"""The photo reader: garment-region colour statistics, the trained heads on real catalog shots and
+real user photos, corrections, and photo + tweak keeping the garment type on real uploads."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashion_rag import settings
+from fashion_rag.catalog import type_group
+from fashion_rag.errors import InputError
+from fashion_rag.images import load_image
+from fashion_rag.photos import load_photos
+from fashion_rag.reader import ATTRIBUTES, PhotoReader, garment_mask, pattern_of, pixel_features
+
+LABELS = ["dress", "shoes", "pants", "t-shirt", "shorts", "skirt", "hat", "shirt"]
+
+
+def catalog_photo(item_id: int) -> Image.Image:
+    return load_image(settings.CATALOG_DIR / "images" / f"{item_id}.jpg")
+
+
+@pytest.fixture(scope="module")
+def uploads():
+    """Three validation photos of each of eight labels (never trained on)."""
+    photos = load_photos("validation", [settings.USER_PHOTOS_DIR])
+    return photos[photos["label"].isin(LABELS)].groupby("label").head(3).reset_index(drop=True)
+
+
+def test_the_garment_region_leaves_out_a_plain_background():
+    photo = np.full((48, 48, 3), 250.0)  # white studio background
+    photo[12:36, 14:34] = [200.0, 20.0, 30.0]  # a red garment
+    weights = garment_mask(photo)
+    assert weights[24, 24] > 0.5 and weights[2, 2] < 0.01 and weights[24, 4] < 0.01
+
+
+def test_pixel_features_tell_colours_apart_on_real_catalog_shots(real_engine):
+    items = real_engine.items
+    red = items[(items["baseColour"] == "Red") & (items["articleType"] == "Tshirts")]["id"].head(5)
+    blue = items[(items["baseColour"] == "Blue") & (items["articleType"] == "Tshirts")]["id"].head(5)
+    features = {c: np.stack([pixel_features(catalog_photo(i)) for i in ids]) for c, ids in
+                (("red", red), ("blue", blue))}
+    for rows in features.values():
+        assert np.allclose(rows.sum(1), 1.0, atol=1e-5)
+    within = np.abs(features["red"][:, None] - features["red"][None]).sum(-1).mean()
+    across = np.abs(features["red"][:, None] - features["blue"][None]).sum(-1).mean()
+    assert across > within
+
+
+def test_pattern_comes_from_the_product_name():
+    assert pattern_of("Men Striped Polo T-shirt") == "striped"
+    assert pattern_of("Women Checked Shirt") == "checked"
+    assert pattern_of("Printed Kurta") == "printed"
+    assert pattern_of("Men Black Jeans") == "solid"
+
+
+def test_reading_catalog_shots(real_engine):
+    """Held-out catalog items (never trained on): type group, gender and colour mostly right."""
+    items = real_engine.items
+    held = items[items["id"].map(settings.is_held_out)].sample(60, random_state=0)
+    readings = [real_engine.describe(path) for path in held["path"]]
+    for reading in readings:
+        for attribute in ATTRIBUTES:
+            confidences = [c for _, c in reading.values[attribute]]
+            assert confidences == sorted(confidences, reverse=True) and 0.99 < sum(confidences) < 1.01
+    accuracy = lambda attr, truth: np.mean([r.top(attr)[0] == t for r, t in zip(readings, truth)])  # noqa: E731
+    assert accuracy("type", held["articleType"].map(type_group)) >= 0.8
+    assert accuracy("gender", held["gender"]) >= 0.7
+    assert accuracy("colour", held["baseColour"]) >= 0.4
+
+
+def test_reading_real_user_photos(real_engine, uploads):
+    """Phone photos on beds and floors: the type group is right for half of them or more (chance is
+    about 1 in 25; scripts/evaluate.py reports the accuracy over the whole validation split)."""
+    right = [real_engine.describe(path).top("type")[0] in groups
+             for path, groups in zip(uploads["path"], uploads["groups"])]
+    assert np.mean(right) >= 0.5, f"type read right for {sum(right)} of {len(right)} photos"
+
+
+def test_describe_gives_ranked_pairs_and_takes_corrections(real_engine, uploads):
+    path = uploads["path"].iloc[0]
+    reading = real_engine.describe(path)
+    summary = reading.as_dict()
+    assert set(summary) == {*ATTRIBUTES, "corrected"} and summary["corrected"] == []
+    assert all(isinstance(p["value"], str) and 0 <= p["confidence"] <= 1 for p in summary["colour"])
+    fixed = real_engine.describe(path, corrections={"colour": "red", "type": "dress"})
+    assert fixed.top("colour") == ("Red", 1.0) and fixed.top("type") == ("dress", 1.0)
+    assert set(fixed.corrected) == {"colour", "type"}
+    assert fixed.top("gender") == reading.top("gender")  # the rest is as read
+    with pytest.raises(InputError, match="not a colour the reader knows"):
+        real_engine.describe(path, corrections={"colour": "plaid"})
+    with pytest.raises(InputError, match="Unknown attribute 'fabric'"):
+        real_engine.describe(path, corrections={"fabric": "silk"})
+
+
+def test_photo_and_tweak_keep_the_garment_type_on_real_uploads(real_engine, uploads):
+    """The issue's case: a dress photo + "in red" must give red dresses, not red socks. Over real
+    uploads, auto (guided) keeps the type at least as often as the old gated default. The catalog
+    has only 3 red dresses, so precision counts against min(10, red items of the photo's type)."""
+    items = real_engine.items
+    groups_of = items["articleType"].map(type_group)
+    type_precision = {"auto": [], "gated": []}
+    for path, groups in zip(uploads["path"], uploads["groups"]):
+        available = int((groups_of.isin(groups) & (items["baseColour"] == "Red")).sum())
+        for mode in type_precision:
+            hits = real_engine.search(image=path, text="in red", mode=mode, k=10)
+            assert all(h.item["baseColour"] == "Red" for h in hits)  # the tweak is obeyed
+            kept = sum(type_group(h.item["articleType"]) in groups for h in hits)
+            type_precision[mode].append(kept / min(10, available))
+    auto, gated = np.mean(type_precision["auto"]), np.mean(type_precision["gated"])
+    assert auto >= 0.55 and auto >= gated, (auto, gated)
+
+
+def test_a_corrected_type_steers_the_results(real_engine, uploads):
+    path = uploads[uploads["label"] == "t-shirt"]["path"].iloc[0]
+    results = real_engine.search(image=path, text="in black", corrections={"type": "shorts"})
+    assert results.reading.top("type") == ("shorts", 1.0) and "type" in results.reading.corrected
+    assert np.mean([h.item["articleType"] == "Shorts" for h in results]) >= 0.8
+    assert all(h.item["baseColour"] == "Black" for h in results)
+
+
+def test_a_low_confidence_reading_never_empties_the_results(real_engine):
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 90, 3), dtype=np.uint8))
+    results = real_engine.search(image=noise, text="for summer", k=12)
+    assert results.mode == "guided" and len(results) == 12
+    assert all(h.item["season"] == "Summer" for h in results)
+
+
+def test_plan_says_what_is_kept_and_what_changes(real_engine, uploads):
+    path = uploads[uploads["label"] == "dress"]["path"].iloc[0]
+    results = real_engine.search(image=path, text="in softer colours, no stripes")
+    assert set(results.plan.changed) == {"colour", "pattern"}
+    assert results.plan.kept == ["type", "gender"]
+    assert any(line.startswith("your words change the colour") for line in results.applied)
+
+
+def test_the_reader_is_tied_to_its_encoder(small_reader, read_engine):
+    assert PhotoReader.load(small_reader, "another-encoder-hash") is None
+    assert read_engine.reader is not None and "guided" in read_engine.modes
+
+
+def test_describe_without_a_reader_is_a_clear_error(engine):
+    with pytest.raises(InputError, match="no photo reader"):
+        engine.describe(settings.CATALOG_DIR / "images" / "10360.jpg")
