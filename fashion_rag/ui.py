@@ -87,6 +87,23 @@ class QueryImage(gr.Image, metaclass=_PlainSubclass):
             raise gr.Error(str(exc), print_exception=False) from None
 
 
+def _checked_number(base: type) -> type:
+    """`base` (gr.Slider, gr.Number) whose preprocessing turns a non-number sent through the API
+    (k="ten") into a clear message instead of Gradio's bare "Error"."""
+
+    def preprocess(self, payload):
+        try:
+            return base.preprocess(self, payload)
+        except (TypeError, ValueError):
+            raise gr.Error(f"{self.label or 'This value'} must be a number, not {payload!r}.",
+                           print_exception=False) from None
+
+    return _PlainSubclass(f"Checked{base.__name__}", (base,), {"is_template": True, "preprocess": preprocess})
+
+
+CheckedSlider, CheckedNumber = _checked_number(gr.Slider), _checked_number(gr.Number)
+
+
 def new_session() -> dict[str, Any]:
     # steps: one dict per search (query, hits, gallery, status, reply); selected: index into the
     # latest hits; anchor: the catalog item last put into the photo box with "Use as reference".
@@ -312,7 +329,7 @@ def build_demo(engine) -> gr.Blocks:
 
     with gr.Blocks(title="Fashion RAG · find it, then tweak it", fill_width=True) as demo:
         session = gr.State(new_session())
-        picked = gr.Number(visible=False, precision=0)
+        picked = CheckedNumber(visible=False, precision=0, label="The position")
         gr.Markdown(f"# Fashion RAG · find it, then tweak it\n{INTRO}")
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=300):
@@ -327,9 +344,9 @@ def build_demo(engine) -> gr.Blocks:
                 with gr.Accordion("Advanced", open=False):
                     mode = gr.Radio(modes, value="auto", label="Mode",
                                     info="auto: photo, text or both, from what you give")
-                    weight = gr.Slider(0, 1, value=0.5, step=0.05, label="Text weight",
+                    weight = CheckedSlider(0, 1, value=0.5, step=0.05, label="Text weight",
                                        info="How much your words count against the photo")
-                    k = gr.Slider(4, 40, value=12, step=1, label="Number of results")
+                    k = CheckedSlider(4, 40, value=12, step=1, label="Number of results")
                     filters = [gr.Dropdown(values.get(col, []), value=[], multiselect=True,
                                            label=label) for col, label in FILTERS]
             with gr.Column(scale=8, min_width=420):
