@@ -46,6 +46,7 @@ from fashion_rag.catalog import caption, load_catalog  # noqa: E402
 from fashion_rag.encoder import Encoder  # noqa: E402
 from fashion_rag.fusion import query_vector  # noqa: E402
 from fashion_rag.index import build_index, make_faiss  # noqa: E402
+from fashion_rag.photos import load_photos  # noqa: E402
 from fashion_rag.search import Engine, load_engine  # noqa: E402
 
 K = 10
@@ -178,9 +179,10 @@ def bench_fusion(timer: AppTimer, engine: Engine, image_vec: np.ndarray, text_ve
 
 
 def bench_end_to_end(timer: AppTimer, engine: Engine, paths: list[str]) -> list[Row]:
-    """engine.search as the app calls it, cycling through catalog photos."""
-    next_path = cycling(paths)
+    """engine.search as the app calls it, cycling through catalog photos (and real uploads)."""
+    next_path, next_upload = cycling(paths), cycling(list(load_photos("validation")["path"]) or paths)
     cases = (("image + 'in red'", lambda: engine.search(image=next_path(), text="in red", k=K)),
+             ("user photo + 'in red'", lambda: engine.search(image=next_upload(), text="in red", k=K)),
              ("image only", lambda: engine.search(image=next_path(), k=K)),
              ("text only 'red dress'", lambda: engine.search(text="red dress", k=K)))
     rows = []
