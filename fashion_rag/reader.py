@@ -20,8 +20,6 @@ from PIL import Image
 from torch import nn
 
 ATTRIBUTES = ("type", "gender", "colour", "pattern")
-COLUMNS = {"gender": "gender", "colour": "baseColour"}  # reading attribute -> catalog column
-LABELS = {"type": "type", "gender": "gender", "colour": "colour", "pattern": "pattern"}
 PATTERNS = {"striped": "strip", "checked": "check", "printed": "print"}  # else "solid"
 FEATURES = ("embedding", "pixels", "both")
 SIDE = 48  # pixel statistics are taken on a thumbnail: colour needs no detail

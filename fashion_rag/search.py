@@ -70,8 +70,11 @@ class Engine:
         """Each item's class index per read attribute (-1: a value the reader does not predict)."""
         values = {"type": self.items["articleType"].map(type_group), "gender": self.items["gender"],
                   "colour": self.items["baseColour"], "pattern": self.items["productDisplayName"].map(pattern_of)}
-        return {a: np.array([{c: i for i, c in enumerate(self.reader.classes[a])}.get(v, -1) for v in values[a]])
-                for a in READ_ATTRIBUTES}
+        codes = {}
+        for attribute in READ_ATTRIBUTES:
+            index_of = {c: i for i, c in enumerate(self.reader.classes[attribute])}
+            codes[attribute] = values[attribute].map(lambda v: index_of.get(v, -1)).to_numpy()
+        return codes
 
     def describe(self, image: ImageLike, corrections: dict[str, str] | None = None) -> Reading:
         """What the photo shows: per attribute (type, gender, colour, pattern), ranked (value,
@@ -135,8 +138,6 @@ class Engine:
         k, weight = _whole(k, "k", 1, MAX_K), _number(weight, "The text weight", 0.0, 1.0)
         if text is not None and not isinstance(text, str):
             raise InputError("The text must be a string.")
-        if mode not in ("auto", *MODES):
-            raise InputError(f"Unknown or unavailable mode {mode!r}; choose one of auto, {', '.join(self.modes)}.")
         notes = []
         text = " ".join((text or "").split())
         if len(text) > MAX_CHARS:
@@ -207,9 +208,8 @@ class Engine:
                        f"description {float(stored[dim:] @ text_vec):.2f})")
         if the_plan is not None:
             row = self._row_of[hit.item_id]
-            same = [f"{a} {value}" for a in the_plan.kept
-                    for value, confidence in [the_plan.reading.top(a)]
-                    if self._codes[a][row] >= 0 and self.reader.classes[a][self._codes[a][row]] == value]
+            same = [f"{a} {the_plan.reading.top(a)[0]}" for a in the_plan.kept
+                    if self._codes[a][row] >= 0 and self.reader.classes[a][self._codes[a][row]] == the_plan.reading.top(a)[0]]
             if same:
                 why.append(f"same as your photo: {', '.join(same)}")
         return why
