@@ -1,24 +1,30 @@
 """The query side: photo and/or text -> fused query vector -> FAISS -> attribute guard -> hits.
 
 With a photo, the photo reader says what it shows, and the `guided` mode (what `auto` picks for a
-photo, with or without words) keeps that through the tweak (fashion_rag.tweak)."""
+photo, with or without words) keeps that through the tweak (fashion_rag.tweak).
+`Engine.complete` answers outfit requests instead: a plan of slots (fashion_rag.planner), then
+pieces that go together (fashion_rag.outfit)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import settings
-from .catalog import attribute_values, fingerprint, load_catalog, type_group
+from .catalog import attribute_values, fingerprint, group_types, load_catalog, type_group
 from .encoder import Encoder, load_encoder
 from .errors import InputError, StaleIndexError
 from .fusion import MODES, NEEDS, GatedComposer, query_vector
 from .guard import MAX_CHARS, Guard
+from .hits import Hit
 from .images import ImageLike, load_image
 from .index import Index, load_index
+from .outfit import MAX_ALTERNATIVES, Outfit, Outfitter
+from .planner import GROUP_ROLE, ROLE_OF, Piece, Vocabulary
+from .planner import plan as plan_outfit
 from .reader import ATTRIBUTES as READ_ATTRIBUTES, PhotoReader, Reading, pattern_of
 from . import tweak
 from .tweak import Plan, plan, prior
@@ -31,14 +37,6 @@ AUTO_IMAGE = ("guided", "image")
 AUTO_TEXT = "concat"
 MIN_POOL = 2000  # candidates searched before the guard filters; the whole catalog when it is this small
 MAX_K = 100
-
-
-@dataclass
-class Hit:
-    item_id: int
-    score: float
-    item: dict[str, Any]  # the catalog columns of the item (id, gender, articleType, ..., image, path)
-    why: list[str] = field(default_factory=list)
 
 
 class Results(list):
@@ -136,13 +134,7 @@ class Engine:
         """Ranked catalog items for a photo, a text, or both (see README for the modes).
         `corrections` (attribute -> value) fix the photo reading, for the guided mode."""
         k, weight = _whole(k, "k", 1, MAX_K), _number(weight, "The text weight", 0.0, 1.0)
-        if text is not None and not isinstance(text, str):
-            raise InputError("The text must be a string.")
-        notes = []
-        text = " ".join((text or "").split())
-        if len(text) > MAX_CHARS:
-            notes.append(f"Your text was long; only its first {MAX_CHARS} characters were used.")
-            text = text[:MAX_CHARS]
+        text, notes = _clean_text(text)
         filters = self.guard.check_filters(filters)
         picture = load_image(image) if image is not None else None
         if picture is None and not text and not filters:
@@ -170,6 +162,70 @@ class Engine:
             hit.why = self._why(hit, image_vec, text_vec, query_text, the_plan) + constraints.reasons(hit.item)
         applied = constraints.describe() + (the_plan.describe() if the_plan else [])
         return Results(hits, mode, applied, notes + self.warnings, reading, the_plan)
+
+    def complete(self, image: ImageLike | None = None, text: str | None = "", k: int = 3,
+                 filters: dict[str, list[str]] | None = None, corrections: dict[str, str] | None = None,
+                 item_id: int | None = None, planner: str = "auto") -> Outfit:
+        """An outfit: slots (role, ranked hits, why) for what the words ask, around what the
+        shopper has: the photo (as read), the catalog item `item_id`, or pieces the words call
+        theirs ("my black jeans"). `k` hits per slot; `filters` restrict every piece; `planner`
+        is auto (the AI planner when configured, else rules), llm or rules."""
+        k = _whole(k, "k", 1, MAX_ALTERNATIVES)
+        text, notes = _clean_text(text)
+        filters = self.guard.check_filters(filters)
+        if planner not in ("auto", "llm", "rules"):
+            raise InputError(f"Unknown planner {planner!r}; choose auto, llm or rules.")
+        has = []
+        if image is not None:
+            picture = load_image(image)
+            if self.reader is None:
+                notes.append("Photos cannot be read here (no photo reader); the outfit follows your words.")
+            else:
+                has += self._piece(self._read(picture, self.encoder.encode_images([picture])[0], corrections), notes)
+        if item_id is not None:
+            item = self.item(item_id)
+            if item["articleType"] in ROLE_OF:
+                has.append(Piece(ROLE_OF[item["articleType"]], [item["articleType"]], [item["baseColour"]],
+                                 words=f"{item['baseColour']} {item['articleType']}".lower(), source="item",
+                                 gender=item["gender"] if item["gender"] in ("Men", "Women") else ""))
+            else:
+                notes.append(f"{item['articleType']} is not part of an outfit here; the outfit follows your words.")
+        request = plan_outfit(text, self.outfits.vocab, has, planner)
+        for column, values in filters.items():  # explicit filters restrict every piece
+            request.exclude[column] = request.exclude.get(column, set()) | \
+                (set(self.attribute_values[column]) - set(values) - ({"Unisex"} if column == "gender" else set()))
+            if column == "gender" and len(values) == 1:
+                request.gender = values[0]
+        outfit = self.outfits.complete(request, k)
+        outfit.notes = notes + outfit.notes + self.warnings
+        return outfit
+
+    @cached_property
+    def outfits(self) -> Outfitter:
+        """The outfit builder over this catalog (made on first use)."""
+        return Outfitter(self.items, Vocabulary(self.items, self.guard), self._rank_texts)
+
+    def _piece(self, reading: Reading, notes: list[str]) -> list[Piece]:
+        """What the photo shows as a piece the shopper has, or a note when it is no outfit piece."""
+        group, colour = reading.top("type")[0], reading.top("colour")[0]
+        gender, confidence = reading.top("gender")
+        if group not in GROUP_ROLE:
+            notes.append(f"Your photo seems to show {group}, which is not part of an outfit here; "
+                         "the outfit follows your words.")
+            return []
+        return [Piece(GROUP_ROLE[group], group_types(group, self.attribute_values["articleType"]), [colour],
+                      words=f"{colour} {group}".lower(), source="photo",
+                      gender=gender if confidence >= tweak.DESCRIBE_AT and gender in ("Men", "Women") else "")]
+
+    def _rank_texts(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each text, catalog rows by similarity (text against photos and descriptions)."""
+        if not texts:
+            return []
+        vectors = self.encoder.encode_texts(texts)
+        queries = np.stack([query_vector(AUTO_TEXT, None, v, 0.5) for v in vectors])
+        total = self.index.faiss.ntotal
+        scores, rows = self.index.faiss.search(queries, total if total <= 50_000 else 20 * MIN_POOL)
+        return [(r[r >= 0], s[r >= 0]) for r, s in zip(rows, scores)]
 
     def _ranked(self, query: np.ndarray, k: int, constraints, notes: list[str],
                 bonus: np.ndarray | None = None) -> list[Hit]:
@@ -238,6 +294,16 @@ def load_engine(index_dir: str | Path | None = None, model: str | None = None,
     composer = GatedComposer.load(Path(composer_dir or settings.COMPOSER_DIR), encoder.weights_hash)
     reader = PhotoReader.load(Path(reader_dir or settings.READER_DIR), encoder.weights_hash)
     return Engine(index, encoder, composer, reader, warnings)
+
+
+def _clean_text(text) -> tuple[str, list[str]]:
+    """The shopper's text on one line and at most MAX_CHARS long, and a note if it was cut."""
+    if text is not None and not isinstance(text, str):
+        raise InputError("The text must be a string.")
+    text = " ".join((text or "").split())
+    if len(text) > MAX_CHARS:
+        return text[:MAX_CHARS], [f"Your text was long; only its first {MAX_CHARS} characters were used."]
+    return text, []
 
 
 def _whole(value, name: str, low: int, high: int) -> int:
