@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     from fashion_rag import ui
-    from fashion_rag.stylist import llm_configured
+    from fashion_rag import llm
 
     password = os.environ.get("FASHION_RAG_PASSWORD", "")
     auth = (os.environ.get("FASHION_RAG_USER") or "shopper", password) if password else None
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"Ready in {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port}"
           f"{' (login required)' if auth else ''}; stylist: "
-          f"{'AI model' if llm_configured() else 'automatic summary (no OPENAI_API_KEY)'}",
+          f"{'AI model' if llm.configured() else 'automatic summary (no OPENAI_API_KEY)'}",
           flush=True)
     demo.block_thread()  # until Ctrl+C
     return 0

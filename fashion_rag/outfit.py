@@ -21,8 +21,8 @@ what the shopper already has):
 Each broken rule costs PENALTY against the summed similarity of the pieces to their slots'
 queries, and the best total wins (a small beam search over each slot's top candidates).
 Types, colours, patterns and negations the shopper names are hard filters; usage and season
-(asked, or from an occasion such as "beach") are preferred: a slot keeps only such items when
-the catalog has any, else says so in a note.
+(asked, or from an occasion such as "beach") are preferred: each one an item meets adds PREFER
+to its score, and a note says when a slot has no such item at all.
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ ACCENTS = {"red": ["Red", "Maroon", "Burgundy", "Rust"],
            "multi": ["Multi"]}
 COLOUR_FAMILY = {c: "neutral" for c in NEUTRALS} | {c: f for f, cs in ACCENTS.items() for c in cs}
 PENALTY = {"colour": 1.0, "usage": 0.5, "season": 0.3}
+PREFER = 0.1  # score bonus per preference (usage, season) an item meets
 POOL = 40  # candidates kept per slot (the outfit's piece and its alternatives come from these)
 CANDIDATES, BEAM = 8, 16  # the combination search: top candidates per slot, partial outfits kept
 MAX_ALTERNATIVES = 10
@@ -203,18 +204,19 @@ class Outfitter:
     def _pool(self, piece: Piece, request: Request, gender: str, rows: np.ndarray, scores: np.ndarray,
               notes: list[str]) -> list[Hit]:
         mask = self._mask(piece, request, gender)
+        keep = mask[rows]
+        rows, scores = rows[keep], scores[keep].copy()
         for column in ("usage", "season"):
             wanted = getattr(request, column)
             if wanted:
-                preferred = mask & self._has(column, wanted)
-                if preferred.any():
-                    mask = preferred
-                elif mask.any():
+                preferred = self._has(column, wanted)[rows]
+                scores += PREFER * preferred
+                if len(rows) and not preferred.any():
                     notes.append(f"No {' or '.join(wanted).lower()} {piece.words or NOUN[piece.role]} "
                                  f"in the catalog; showing others.")
-        keep = mask[rows]
+        order = np.argsort(-scores, kind="stable")[:POOL]
         return [Hit(int(self.records[r]["id"]), float(s), dict(self.records[r]))
-                for r, s in zip(rows[keep][:POOL], scores[keep][:POOL])]
+                for r, s in zip(rows[order], scores[order])]
 
     def _describe(self, piece: Piece, request: Request, gender: str) -> str:
         parts = [f"type {' or '.join(piece.types[:4])}"] if piece.types else []

@@ -8,9 +8,9 @@ import time
 import pytest
 from openai_stub import OpenAIStub
 
-from fashion_rag import settings, stylist
+from fashion_rag import llm, settings, stylist
 from fashion_rag.catalog import load_catalog
-from fashion_rag.search import Hit
+from fashion_rag.hits import Hit
 
 KEY = "sk-test-7f3a9c-secret"
 # A men's shirt, trousers, casual shoes, a belt, then a women's T-shirt.
@@ -131,7 +131,7 @@ def test_name_falls_back_to_a_caption(hits):
 
 def test_no_key_gives_the_labelled_fallback_without_calling(stub, hits, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
-    assert not stylist.llm_configured()
+    assert not llm.configured()
     outs = list(stylist.stream_reply("office look", hits))
     assert len(outs) == 1 and stub.requests == []
     reply = outs[0]
@@ -213,3 +213,39 @@ def test_fallback_without_an_outfit_says_so(hits):
     women_first = [hits[4], hits[1], hits[2]]  # a women's T-shirt, men's trousers and shoes
     reply = stylist.fallback_reply("", women_first)
     assert "No complete outfit" in reply and "combination" not in reply
+
+
+# ---------------------------------------------------------------- outfits
+
+
+@pytest.fixture
+def outfit(hits):
+    """The men's shirt, trousers and shoes as a three-slot outfit around the shopper's navy blazer."""
+    from fashion_rag.outfit import Outfit, Slot
+    from fashion_rag.planner import Piece
+    slots = [Slot(role, [hit, hits[4]], f"{role} reason") for role, hit in zip(("top", "bottom", "shoes"), hits)]
+    return Outfit(slots, "rules", context=[Piece("outerwear", ["Jackets"], ["Navy Blue"], words="navy blazer")])
+
+
+def test_the_outfit_prompt_lists_one_piece_per_slot_as_data(outfit):
+    user = stylist.build_outfit_messages(INJECTION, outfit)[1]["content"]
+    items = user.split("<items>")[1].split("</items>")[0]
+    assert [line.split(" | ")[1] for line in items.strip().splitlines()] == \
+        ["slot: top", "slot: bottom", "slot: shoes"]
+    assert "#1 " + name(outfit.slots[0].hits[0]) in items and name(outfit.slots[0].hits[1]) not in user
+    assert "navy blazer" in user
+    assert "&lt;/shopper_request&gt;" in block(user, "shopper_request")
+
+
+def test_the_outfit_fallback_describes_it_by_slot(outfit):
+    reply = stylist.outfit_fallback("", outfit)
+    assert reply.startswith(stylist.FALLBACK_LABEL) and "navy blazer" in reply
+    lines = [line for line in reply.splitlines() if line.startswith("- **")]
+    assert [line.split("**")[1] for line in lines] == ["Top", "Bottom", "Shoes"]
+    assert all("reason" in line for line in lines)
+
+
+def test_the_outfit_reply_streams_from_the_model(stub, outfit):
+    final = list(stylist.stream_outfit_reply("for the office", outfit))[-1]
+    assert name(outfit.slots[0].hits[0]) in final  # the stub echoes the first item's name
+    assert "slot: top" in stub.requests[-1]["json"]["messages"][1]["content"]
