@@ -94,14 +94,15 @@ class Outfit:
         return [slot.hits[0] for slot in self.slots if slot.hits]
 
     def swap(self, slot: int, choice: int) -> "Outfit":
-        """A copy with alternative `choice` of slot `slot` as that slot's piece (the rest kept)."""
+        """A copy with alternative `choice` of slot `slot` as that slot's piece, the other slots
+        kept. The slot's list rotates, so swapping in choice 1 again and again cycles through all."""
         if not 0 <= slot < len(self.slots):
             raise IndexError(f"no slot {slot}")
         hits = self.slots[slot].hits
         if not 0 <= choice < len(hits):
             raise IndexError(f"no alternative {choice} in slot {slot}")
         slots = list(self.slots)
-        slots[slot] = replace(slots[slot], hits=[hits[choice]] + hits[:choice] + hits[choice + 1:])
+        slots[slot] = replace(slots[slot], hits=hits[choice:] + hits[:choice])
         return replace(self, slots=slots)
 
     def describe(self) -> list[str]:

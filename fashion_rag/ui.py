@@ -9,9 +9,13 @@ named API endpoint, so `gradio_client` and the page's "Use via API" drive the sa
             -> (gallery, status line); the last four correct the photo reading ("" = as read)
     /describe (image)     -> what the photo shows: per attribute, ranked values with confidences
     /reply  ()            -> styling reply for the session's latest results (streamed)
+    /complete (same inputs as /search) -> an outfit for the photo and/or words: (outfit as JSON,
+            status line, board...); k = pieces per slot (at most SLOT_HITS on the page)
+    /complete_item (text, k) -> an outfit around the selected product
+    /swap   (slot, choice) -> piece `choice` of outfit slot `slot` becomes that slot's piece
     /select (index)       -> photo and details of result `index`, with why it matched
     /refine ()            -> the selected result's photo becomes the query photo (text cleared)
-    /undo   ()            -> the previous step's query, results and reply are restored
+    /undo   ()            -> the previous step (search or outfit) is restored with its reply
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from fashion_rag import settings
 from fashion_rag.catalog import MISSING
 from fashion_rag.errors import FashionRagError
 from fashion_rag.images import load_image
-from fashion_rag.stylist import stream_reply
+from fashion_rag.stylist import stream_outfit_reply, stream_reply
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ EXAMPLES = [(10360, "black dress", "in red"), (10188, "striped shirt", "no strip
             (10335, "striped top", "same vibe but in softer colours for fall"),
             (None, "", "black formal shoes for men")]
 MAX_STEPS = 20  # history kept per session (each step may hold a photo)
+MAX_SLOTS, SLOT_HITS = 6, 6  # outfit board rows, pieces shown per row
 
 INTRO = ("Upload an outfit photo and/or describe what you want (*\"in red\"*, *\"no stripes\"*, "
          "*\"same vibe but for summer\"*): you get matching catalog pieces and a short styling note.")
@@ -52,6 +57,9 @@ REPLY_EMPTY = "_The stylist comments on your results after a search._"
 REPLY_PENDING = "_Styling your results…_"
 DETAILS_EMPTY = "_Click a product to see why it matched, then use it as your new reference._"
 HISTORY_EMPTY = "_Your search steps are listed here; **Undo** goes back one._"
+OUTFIT_EMPTY = ("_**Complete the look** builds an outfit here: from your photo and words "
+                "(*\"shoes and a bag to go with this\"*, *\"what goes with my black jeans?\"*), "
+                "or around a product you selected._")
 
 THEME = gr.themes.Soft(primary_hue="rose", secondary_hue="slate", neutral_hue="slate")
 CSS = """
@@ -95,8 +103,13 @@ def _checked_number(base: type) -> type:
         try:
             return base.preprocess(self, payload)
         except (TypeError, ValueError):
-            raise gr.Error(f"{self.label or 'This value'} must be a number, not {payload!r}.",
-                           print_exception=False) from None
+            name = self.label or "This value"
+            try:
+                float(payload)
+            except (TypeError, ValueError):
+                raise gr.Error(f"{name} must be a number, not {payload!r}.", print_exception=False) from None
+            raise gr.Error(f"{name} must be between {getattr(self, 'minimum', None)} and "
+                           f"{getattr(self, 'maximum', None)}, not {payload!r}.", print_exception=False) from None
 
     return _PlainSubclass(f"Checked{base.__name__}", (base,), {"is_template": True, "preprocess": preprocess})
 
@@ -105,8 +118,9 @@ CheckedSlider, CheckedNumber = _checked_number(gr.Slider), _checked_number(gr.Nu
 
 
 def new_session() -> dict[str, Any]:
-    # steps: one dict per search (query, hits, gallery, status, reply); selected: index into the
-    # latest hits; anchor: the catalog item last put into the photo box with "Use as reference".
+    # steps: one dict per search or outfit (query, hits, gallery or outfit, status, reply);
+    # selected: the Hit last clicked; anchor: the catalog item last put into the photo box with
+    # "Use as reference".
     return {"steps": [], "selected": None, "anchor": None}
 
 
@@ -161,17 +175,56 @@ def history_markdown(steps: list[dict]) -> str:
         return HISTORY_EMPTY
     lines = []
     for n, step in enumerate(steps, 1):
-        query = " + ".join(filter(None, [step["source"], f"“{step['text']}”" if step["text"] else ""]))
-        lines.append(f"{n}. {query} → {len(step['hits'])} items")
+        query = " + ".join(filter(None, [step["source"], f"“{_md(step['text'])}”" if step["text"] else ""]))
+        if step.get("outfit") is not None:
+            lines.append(f"{n}. outfit for {query or 'you'} → {len(step['hits'])} pieces")
+        else:
+            lines.append(f"{n}. {query} → {len(step['hits'])} items")
     return "**Your steps**\n\n" + "\n".join(lines)
 
 
-def details_markdown(hit, index: int) -> str:
+def _md(text: str) -> str:
+    """Shopper text shown literally in Markdown."""
+    return "".join("\\" + c if c in "\\`*_[]<>|~#!" else c for c in text)
+
+
+def outfit_status(outfit) -> str:
+    line = f"**Outfit: {len(outfit.pieces())} pieces** · " + " · ".join(_md(d) for d in outfit.describe())
+    return "  \n".join([line] + [f"_Note: {_md(note)}_" for note in outfit.notes])
+
+
+def outfit_json(outfit) -> dict:
+    """The outfit for API clients: slots in order, each with its ranked pieces."""
+    def piece(hit):
+        return {"id": hit.item_id, "score": round(hit.score, 4), "name": item_name(hit.item),
+                **{k: _value(hit.item, k) for k in ("gender", "articleType", "baseColour", "season", "usage")},
+                "image": hit.item["path"], "why": hit.why}
+    return {"planner": outfit.planner, "gender": outfit.gender, "notes": outfit.notes,
+            "context": [{"role": p.role, "what": p.words, "from": p.source} for p in outfit.context],
+            "slots": [{"role": s.role, "asked": s.asked, "why": s.why, "hits": [piece(h) for h in s.hits]}
+                      for s in outfit.slots]}
+
+
+def board(outfit) -> list:
+    """Updates for the outfit board: its intro, then per row (visible, label, gallery of the
+    slot's piece and its alternatives)."""
+    rows, labels, galleries = [], [], []
+    slots = outfit.slots if outfit is not None else []
+    for n in range(MAX_SLOTS):
+        slot = slots[n] if n < len(slots) else None
+        rows.append(gr.update(visible=slot is not None))
+        labels.append(f"**{slot.role.capitalize()}** · {_md(slot.why)}" if slot else "")
+        galleries.append([(h.item["path"], caption(h)) for h in slot.hits] if slot else [])
+    return [OUTFIT_EMPTY if outfit is None else ""] + rows + labels + galleries
+
+
+def details_markdown(hit, index: int | None = None) -> str:
     item = hit.item
     facts = " · ".join(filter(None, [_value(item, k) for k in
                                      ("gender", "articleType", "baseColour", "season", "usage")]))
     why = "\n".join(f"- {reason}" for reason in hit.why) or "- close to your query overall"
-    return (f"#### #{index + 1} {item_name(item)}\n{facts}  \nid {hit.item_id} · "
+    number = f"#{index + 1} " if index is not None else ""
+    return (f"#### {number}{item_name(item)}\n{facts}  \nid {hit.item_id} · "
             f"score {hit.score:.3f}\n\n**Why it matched**\n{why}")
 
 
@@ -193,20 +246,12 @@ def search(engine, image, text, mode, weight, k, gender, article_type, colour, s
            type_is, gender_is, colour_is, pattern_is, session, progress=gr.Progress()):
     """Run one search and record it as a step of the session."""
     text = (text or "").strip()
-    filters = {col: list(values) for (col, _), values in
-               zip(FILTERS, (gender, article_type, colour, season, usage)) if values}
-    corrections = {attr: value for (attr, _), value in
-                   zip(READ, (type_is, gender_is, colour_is, pattern_is)) if value}
+    filters, corrections = _filters_and_corrections(gender, article_type, colour, season, usage,
+                                                    type_is, gender_is, colour_is, pattern_is)
     progress(0.1, desc="Searching the catalog…")
-    try:
-        results = engine.search(image=image, text=text or None, k=k, mode=mode or "auto",
-                                weight=weight, filters=filters or None, corrections=corrections or None)
-    except FashionRagError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
-    except Exception:  # noqa: BLE001 - never show a stack trace to the shopper
-        log.exception("search failed")
-        raise gr.Error("The search failed unexpectedly. Please try again, or try another "
-                       "photo or wording.") from None
+    results = _engine_call(lambda: engine.search(
+        image=image, text=text or None, k=k, mode=mode or "auto", weight=weight,
+        filters=filters or None, corrections=corrections or None))
     for note in getattr(results, "notes", []) or []:
         gr.Warning(note)
     anchor = session.get("anchor")
@@ -218,8 +263,81 @@ def search(engine, image, text, mode, weight, k, gender, article_type, colour, s
             "source": source, "text": text, "hits": list(results), "gallery": gallery,
             "status": status, "reply": ""}
     steps = (session["steps"] + [step])[-MAX_STEPS:]
-    return gallery, status, {**session, "steps": steps, "selected": None,
-                             "anchor": step["anchor"]}
+    return gallery, status, gr.Tabs(selected="matches"), {**session, "steps": steps, "selected": None,
+                                                          "anchor": step["anchor"]}
+
+
+def _filters_and_corrections(gender, article_type, colour, season, usage, type_is, gender_is, colour_is,
+                             pattern_is) -> tuple[dict, dict]:
+    filters = {col: list(values) for (col, _), values in
+               zip(FILTERS, (gender, article_type, colour, season, usage)) if values}
+    corrections = {attr: value for (attr, _), value in
+                   zip(READ, (type_is, gender_is, colour_is, pattern_is)) if value}
+    return filters, corrections
+
+
+def _engine_call(call):
+    """Run an engine call; its InputErrors become messages, anything else a generic one."""
+    try:
+        return call()
+    except FashionRagError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    except Exception:  # noqa: BLE001 - never show a stack trace to the shopper
+        log.exception("engine call failed")
+        raise gr.Error("That failed unexpectedly. Please try again, or try another photo or wording.") from None
+
+
+def _outfit_step(outfit, session, text: str, image=None, source: str = "") -> tuple:
+    """Record an outfit as a step and return the outputs that show it."""
+    for note in outfit.notes:
+        gr.Warning(note)
+    status = outfit_status(outfit)
+    anchor = session.get("anchor") if image is not None else None
+    step = {"image": image, "anchor": anchor, "source": source, "text": text, "hits": outfit.pieces(),
+            "outfit": outfit, "status": status, "reply": ""}
+    session = {**session, "steps": (session["steps"] + [step])[-MAX_STEPS:], "selected": None}
+    return (outfit_json(outfit), status, *board(outfit), gr.Tabs(selected="outfit"), session)
+
+
+def complete(engine, image, text, mode, weight, k, gender, article_type, colour, season, usage,
+             type_is, gender_is, colour_is, pattern_is, session):
+    """An outfit for the photo and/or words (mode and weight are search settings, unused here)."""
+    text = (text or "").strip()
+    filters, corrections = _filters_and_corrections(gender, article_type, colour, season, usage,
+                                                    type_is, gender_is, colour_is, pattern_is)
+    per_slot = min(_engine_call(lambda: int(float(k))) if k is not None else SLOT_HITS, SLOT_HITS)
+    outfit = _engine_call(lambda: engine.complete(image=image, text=text, k=max(per_slot, 1),
+                                                  filters=filters or None, corrections=corrections or None))
+    return _outfit_step(outfit, session, text, image, "your photo" if image is not None else "")
+
+
+def complete_item(engine, text, k, session):
+    """An outfit around the selected product (and the words, if any)."""
+    hit = session.get("selected")
+    if hit is None:
+        raise gr.Error("First click a product, then complete the look around it.", print_exception=False)
+    text = (text or "").strip()
+    per_slot = min(_engine_call(lambda: int(float(k))) if k is not None else SLOT_HITS, SLOT_HITS)
+    outfit = _engine_call(lambda: engine.complete(item_id=hit.item_id, text=text, k=max(per_slot, 1)))
+    return _outfit_step(outfit, session, text, source=f"item {hit.item_id}")
+
+
+def swap(slot, choice, session):
+    """Make piece `choice` of outfit slot `slot` that slot's piece; the other slots stay."""
+    steps = session["steps"]
+    outfit = steps[-1].get("outfit") if steps else None
+    if outfit is None:
+        raise gr.Error("Complete the look first, then swap its pieces.", print_exception=False)
+    try:
+        swapped = outfit.swap(int(slot), int(choice))
+    except (TypeError, ValueError, IndexError):
+        raise gr.Error(f"Pick a slot from 0 to {len(outfit.slots) - 1} and one of its pieces.",
+                       print_exception=False) from None
+    step = {**steps[-1], "outfit": swapped, "hits": swapped.pieces(), "status": outfit_status(swapped),
+            "reply": ""}
+    picked = swapped.slots[int(slot)].hits[0]
+    return (outfit_json(swapped), *board(swapped), picked.item["path"], details_markdown(picked),
+            {**session, "steps": steps[:-1] + [step], "selected": picked})
 
 
 def after_search(session):
@@ -233,8 +351,10 @@ def reply(session):
         return
     step = session["steps"][-1]
     text = ""
+    replies = stream_outfit_reply(step["text"], step["outfit"]) if step.get("outfit") is not None \
+        else stream_reply(step["text"], step["hits"], has_image=bool(step["source"]))
     try:
-        for text in stream_reply(step["text"], step["hits"], has_image=bool(step["source"])):
+        for text in replies:
             yield text
     except Exception:  # noqa: BLE001 - the stylist promises not to raise; belt and braces
         log.exception("stylist failed")
@@ -258,6 +378,7 @@ def pick(evt: gr.SelectData):
 
 
 def select_item(index, session):
+    """Show result `index` of the latest step (for an outfit: its pieces, slot by slot)."""
     steps = session["steps"]
     hits = steps[-1]["hits"] if steps else []
     try:
@@ -268,32 +389,33 @@ def select_item(index, session):
         raise gr.Error("Pick one of the products in the current results (a position from 0).",
                        print_exception=False)
     hit = hits[index]
-    return hit.item["path"], details_markdown(hit, index), {**session, "selected": index}
+    return hit.item["path"], details_markdown(hit, index), {**session, "selected": hit}
 
 
 def use_as_reference(session):
-    steps, index = session["steps"], session.get("selected")
-    if not steps or index is None:
+    hit = session.get("selected")
+    if hit is None:
         raise gr.Error("First click a product in the results, then use it as your new reference.",
                        print_exception=False)
-    hit = steps[-1]["hits"][index]
     gr.Info(f"“{item_name(hit.item)}” is now your reference photo: type a tweak and search.")
     anchor = {"id": hit.item_id, "path": hit.item["path"]}
     return hit.item["path"], "", {**session, "anchor": anchor}
 
 
 def undo(session):
-    """Drop the latest step and show the one before it (query, results and reply)."""
+    """Drop the latest step and show the one before it (query, results or outfit, and reply)."""
     if not session["steps"]:
         gr.Warning("Nothing to undo yet.")
-        return *[gr.skip()] * 8, session
+        return *[gr.skip()] * (10 + 3 * MAX_SLOTS), session
     steps = session["steps"][:-1]
     if not steps:
         return (None, "", [], STATUS_EMPTY, REPLY_EMPTY, HISTORY_EMPTY, None, DETAILS_EMPTY,
-                new_session())
+                *board(None), gr.Tabs(selected="matches"), new_session())
     prev = steps[-1]
-    return (prev["image"], prev["text"], prev["gallery"], prev["status"],
+    outfit = prev.get("outfit")
+    return (prev["image"], prev["text"], prev.get("gallery", gr.skip()), prev["status"],
             prev["reply"] or REPLY_EMPTY, history_markdown(steps), None, DETAILS_EMPTY,
+            *board(outfit), gr.Tabs(selected="outfit" if outfit is not None else "matches"),
             {**session, "steps": steps, "selected": None, "anchor": prev["anchor"]})
 
 
@@ -337,7 +459,9 @@ def build_demo(engine) -> gr.Blocks:
                                    sources=["upload", "webcam", "clipboard"])
                 text = gr.Textbox(label="What you want", lines=1, max_lines=3,
                                   placeholder="e.g. same vibe but in softer colours for fall")
-                search_btn = gr.Button("Search", variant="primary")
+                with gr.Row():
+                    search_btn = gr.Button("Search", variant="primary", min_width=100)
+                    complete_btn = gr.Button("Complete the look", min_width=100, elem_id="complete")
                 rows, labels = example_rows()
                 examples = gr.Examples(rows, inputs=[image, text], example_labels=labels,
                                        cache_examples=False, label="Try one")
@@ -346,18 +470,36 @@ def build_demo(engine) -> gr.Blocks:
                                     info="auto: photo, text or both, from what you give")
                     weight = CheckedSlider(0, 1, value=0.5, step=0.05, label="Text weight",
                                        info="How much your words count against the photo")
-                    k = CheckedSlider(4, 40, value=12, step=1, label="Number of results")
+                    k = CheckedSlider(1, 40, value=12, step=1, label="Number of results",
+                                      info=f"per slot in an outfit: at most {SLOT_HITS}")
                     filters = [gr.Dropdown(values.get(col, []), value=[], multiselect=True,
                                            label=label) for col, label in FILTERS]
             with gr.Column(scale=8, min_width=420):
                 status = gr.Markdown(STATUS_EMPTY, label="status", elem_id="status")
-                gallery = gr.Gallery(label="Matches", columns=4, height=520, object_fit="contain",
-                                     allow_preview=False, interactive=False, elem_id="gallery")
-                classes = getattr(getattr(engine, "reader", None), "classes", None) or {}
-                with gr.Row(visible=bool(classes), elem_id="corrections"):
-                    corrections = [gr.Dropdown([AS_READ] + [(v, v) for v in classes.get(attr, [])],
-                                               value="", label=f"{label} in the photo", min_width=120,
-                                               elem_id=f"correct-{attr}") for attr, label in READ]
+                with gr.Tabs(selected="matches") as views:
+                    with gr.Tab("Matches", id="matches"):
+                        gallery = gr.Gallery(label="Matches", columns=4, height=520, object_fit="contain",
+                                             allow_preview=False, interactive=False, elem_id="gallery")
+                        classes = getattr(getattr(engine, "reader", None), "classes", None) or {}
+                        with gr.Row(visible=bool(classes), elem_id="corrections"):
+                            corrections = [gr.Dropdown([AS_READ] + [(v, v) for v in classes.get(attr, [])],
+                                                       value="", label=f"{label} in the photo", min_width=120,
+                                                       elem_id=f"correct-{attr}") for attr, label in READ]
+                    with gr.Tab("Outfit", id="outfit", elem_id="outfit"):
+                        outfit_intro = gr.Markdown(OUTFIT_EMPTY)
+                        rows, labels, slot_galleries, next_buttons = [], [], [], []
+                        for n in range(MAX_SLOTS):
+                            with gr.Row(visible=False, equal_height=False, elem_id=f"slot-{n}") as row:
+                                with gr.Column(scale=1, min_width=160):
+                                    labels.append(gr.Markdown(elem_id=f"slot-{n}-label"))
+                                    next_buttons.append(gr.Button("Swap for the next ↻", size="sm",
+                                                                  elem_id=f"slot-{n}-next"))
+                                slot_galleries.append(gr.Gallery(
+                                    show_label=False, columns=SLOT_HITS, height=190, object_fit="contain",
+                                    allow_preview=False, interactive=False, scale=4,
+                                    elem_id=f"slot-{n}-pieces"))
+                            rows.append(row)
+                        outfit_json_box = gr.JSON(visible=False)
                 with gr.Accordion("Selected product", open=True):
                     with gr.Row(equal_height=False):
                         chosen = gr.Image(label="photo", show_label=False, interactive=False,
@@ -365,7 +507,10 @@ def build_demo(engine) -> gr.Blocks:
                                           elem_id="chosen")
                         with gr.Column(scale=3):
                             details = gr.Markdown(DETAILS_EMPTY, label="details", elem_id="details")
-                            refine_btn = gr.Button("Use as new reference", size="sm")
+                            with gr.Row():
+                                refine_btn = gr.Button("Use as new reference", size="sm")
+                                complete_item_btn = gr.Button("Complete the look with this", size="sm",
+                                                              elem_id="complete-item")
             with gr.Column(scale=4, min_width=280):
                 gr.Markdown("### Stylist")
                 reply_md = gr.Markdown(REPLY_EMPTY, label="reply", elem_id="reply", max_height=560)
@@ -377,22 +522,48 @@ def build_demo(engine) -> gr.Blocks:
         run_search = functools.partial(search, engine)
         reading_json = gr.JSON(visible=False)
 
-        def then_reply(event, **api):
-            (event.success(after_search, session, [history, chosen, details, reply_md],
-                           show_progress="hidden", api_visibility="private")
-                  .success(reply, session, reply_md, show_progress="minimal", **api))
+        def then_reply(event, keep_selection: bool = False, **api):
+            """After a step: refresh the history (unless only a piece was swapped), then the reply."""
+            after = event.success(lambda: REPLY_PENDING, None, reply_md, show_progress="hidden",
+                                  api_visibility="private") if keep_selection else \
+                event.success(after_search, session, [history, chosen, details, reply_md],
+                              show_progress="hidden", api_visibility="private")
+            after.success(reply, session, reply_md, show_progress="minimal", **api)
 
+        search_outputs = [gallery, status, views, session]
+        board_outputs = [outfit_intro, *rows, *labels, *slot_galleries]
         then_reply(gr.on([search_btn.click, text.submit], run_search, search_inputs,
-                         [gallery, status, session], api_name="search", concurrency_id="search"),
+                         search_outputs, api_name="search", concurrency_id="search"),
                    api_name="reply")
         # An example click fills the inputs, then searches: one click to a first result.
         then_reply(examples.load_input_event.then(
-            run_search, search_inputs, [gallery, status, session], concurrency_id="search",
+            run_search, search_inputs, search_outputs, concurrency_id="search",
             api_visibility="private"), api_visibility="private")
 
         # A correction re-runs the search at once; a new photo starts from its own reading.
-        then_reply(gr.on([c.input for c in corrections], run_search, search_inputs, [gallery, status, session],
+        then_reply(gr.on([c.input for c in corrections], run_search, search_inputs, search_outputs,
                          concurrency_id="search", api_visibility="private"), api_visibility="private")
+
+        # Outfits: from the photo and words, or around the selected product; pieces swap per slot.
+        outfit_outputs = [outfit_json_box, status, *board_outputs, views, session]
+        then_reply(complete_btn.click(functools.partial(complete, engine), search_inputs, outfit_outputs,
+                                      api_name="complete", concurrency_id="search"), api_visibility="private")
+        then_reply(complete_item_btn.click(functools.partial(complete_item, engine), [text, k, session],
+                                           outfit_outputs, api_name="complete_item", concurrency_id="search"),
+                   api_visibility="private")
+        slot_no = CheckedNumber(visible=False, precision=0, label="The slot")
+        choice_no = CheckedNumber(visible=False, precision=0, label="The piece")
+        swap_outputs = [outfit_json_box, *board_outputs, chosen, details, session]
+        then_reply(gr.Button(visible=False).click(swap, [slot_no, choice_no, session], swap_outputs,
+                                                  api_name="swap"), True, api_visibility="private")
+        for n in range(MAX_SLOTS):
+            then_reply(next_buttons[n].click(functools.partial(swap, n, 1), session, swap_outputs,
+                                             api_visibility="private", show_progress="hidden"),
+                       True, api_visibility="private")
+            then_reply(slot_galleries[n].select(pick, None, choice_no, show_progress="hidden",
+                                                api_visibility="private")
+                       .then(functools.partial(swap, n), [choice_no, session], swap_outputs,
+                             api_visibility="private", show_progress="hidden"), True, api_visibility="private")
         image.upload(lambda: [""] * len(corrections), None, corrections, api_visibility="private",
                      show_progress="hidden")
         gr.Button(visible=False).click(functools.partial(describe, engine), image, reading_json,
@@ -403,7 +574,7 @@ def build_demo(engine) -> gr.Blocks:
                   show_progress="hidden")
         refine_btn.click(use_as_reference, session, [image, text, session], api_name="refine")
         undo_btn.click(undo, session, [image, text, gallery, status, reply_md, history, chosen,
-                                       details, session], api_name="undo")
+                                       details, *board_outputs, views, session], api_name="undo")
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 

@@ -133,6 +133,12 @@ def test_swap_changes_one_piece_and_keeps_the_rest(real_engine):
     assert [s.hits[0].item_id for i, s in enumerate(swapped.slots) if i != 1] == \
         [s.hits[0].item_id for i, s in enumerate(outfit.slots) if i != 1]
     assert outfit.slots[1].hits[0].item_id != swapped.slots[1].hits[0].item_id  # the original is untouched
+    cycled, shown = outfit, []
+    for _ in outfit.slots[1].hits:  # swapping in the next one, again and again, shows them all
+        cycled = cycled.swap(1, 1)
+        shown.append(cycled.slots[1].hits[0].item_id)
+    assert sorted(shown) == sorted(h.item_id for h in outfit.slots[1].hits)
+    assert shown[-1] == outfit.slots[1].hits[0].item_id  # and comes back to the first
     with pytest.raises(IndexError):
         outfit.swap(9, 0)
 

@@ -136,13 +136,13 @@ def test_select_refine_search_undo(client, no_llm):
     search(client, image=image, text="in black", k=6)
 
     # Undo drops the third step and restores the second: its photo, words and results.
-    image2, text2, gallery2, _, _, history, _, _ = client.predict(api_name="/undo")
+    image2, text2, gallery2, _, _, history, _, _ = client.predict(api_name="/undo")[:8]
     assert text2 == "for summer" and Path(image2).is_file()
     assert [g["caption"] for g in gallery2] == second
     assert f"1. “red shirt for men” → {len(first)} items" in history
     assert "2. item " in history and "“for summer” → 6 items" in history and "3." not in history
 
-    _, text1, gallery1, status1, _, history, _, _ = client.predict(api_name="/undo")
+    _, text1, gallery1, status1, _, history, _, _ = client.predict(api_name="/undo")[:8]
     assert text1 == "red shirt for men" and status1 == first_status
     assert [g["caption"] for g in gallery1] == first and "2." not in history
 
@@ -196,6 +196,7 @@ def test_a_correction_reruns_the_search_with_it(client):
 @pytest.mark.parametrize("args, message", [
     (dict(k="ten"), "Number of results must be a number, not 'ten'"),
     (dict(weight="abc"), "Text weight must be a number, not 'abc'"),
+    (dict(k=99), "Number of results must be between 1 and 40"),
 ])
 def test_bad_api_values_are_clear_errors(client, args, message):
     with pytest.raises(AppError, match=message) as err:
@@ -237,3 +238,72 @@ def test_app_arguments(monkeypatch):
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     args = app.parse_args(["--share", "--index", "/tmp/idx"])
     assert (args.host, args.port, args.share, args.index) == ("0.0.0.0", 7999, True, "/tmp/idx")
+
+
+# ---------------------------------------------------------------- outfits
+
+
+def complete(client, image=None, text="", k=3, gender=()):
+    """Call /complete (the same inputs as /search); returns (outfit JSON, status line, board values)."""
+    values = client.predict(handle_file(str(image)) if image else None, text, "auto", 0.5, k, list(gender),
+                            [], [], [], [], "", "", "", "", api_name="/complete")
+    return values[0], values[1], values[2:]
+
+
+def test_complete_swap_reply_and_undo(client, no_llm):
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [p["parameter_name"] for p in named["/complete"]["parameters"]] == \
+        [p["parameter_name"] for p in named["/search"]["parameters"]]
+    captions, _, search_status = search(client, text="red shirt for men", k=4)
+
+    outfit, status, board = complete(client, text="white shirt, navy chinos and brown loafers for the office")
+    assert [s["role"] for s in outfit["slots"]] == ["top", "bottom", "shoes"] and outfit["planner"] == "rules"
+    assert {(h["articleType"], h["baseColour"]) for h in outfit["slots"][0]["hits"]} == {("Shirts", "White")}
+    assert {(h["articleType"], h["baseColour"]) for h in outfit["slots"][1]["hits"]} == {("Trousers", "Navy Blue")}
+    assert all(len(s["hits"]) == 3 and Path(s["hits"][0]["image"]).is_file() for s in outfit["slots"])
+    assert "Outfit: 3 pieces" in status and "planned by rules" in status
+    labels, galleries = board[1:7], board[7:13]
+    assert labels[0].startswith("**Top** · white shirt") and labels[3] == ""
+    assert [len(g) for g in galleries] == [3, 3, 3, 0, 0, 0]
+
+    reply = client.predict(api_name="/reply")
+    assert "Automatic summary" in reply and "**Top**" in reply and "**Shoes**" in reply
+    assert outfit["slots"][0]["hits"][0]["name"].split()[0] in reply
+
+    swapped = client.predict(2, 1, api_name="/swap")[0]
+    assert swapped["slots"][2]["hits"][0]["id"] == outfit["slots"][2]["hits"][1]["id"]
+    assert [s["hits"][0]["id"] for s in swapped["slots"][:2]] == [s["hits"][0]["id"] for s in outfit["slots"][:2]]
+    new_reply = client.predict(api_name="/reply")
+    assert swapped["slots"][2]["hits"][0]["name"] in new_reply.replace("\\", "")
+
+    # Undo goes back from the outfit to the search before it.
+    _, text, gallery, status, _, history = client.predict(api_name="/undo")[:6]
+    assert text == "red shirt for men" and status == search_status
+    assert [g["caption"] for g in gallery] == captions and "2." not in history
+
+
+def test_complete_the_look_around_a_photo_and_a_selected_product(client, no_llm):
+    outfit, _, _ = complete(client, image=catalog_image(BLACK_DRESS), text="shoes and a bag to go with this")
+    assert [s["role"] for s in outfit["slots"]] == ["shoes", "bag"]
+    assert outfit["context"] == [{"role": "one-piece", "what": outfit["context"][0]["what"], "from": "photo"}]
+
+    search(client, text="blue jeans for men", k=4)
+    photo, _ = client.predict(0, api_name="/select")
+    around = client.predict("for the weekend", 3, api_name="/complete_item")[0]
+    assert around["context"][0]["from"] == "item" and "jeans" in around["context"][0]["what"]
+    assert "bottom" not in [s["role"] for s in around["slots"]] and around["gender"] == "Men"
+    # The outfit's pieces can be selected and used as a reference, as search results can.
+    photo, details = client.predict(0, api_name="/select")
+    assert around["slots"][0]["hits"][0]["name"] in details
+    image, _ = client.predict(api_name="/refine")
+    assert Path(image).name == Path(around["slots"][0]["hits"][0]["image"]).name
+
+
+def test_outfit_errors_are_clear(client):
+    with pytest.raises(AppError, match="Complete the look first"):
+        client.predict(0, 1, api_name="/swap")
+    with pytest.raises(AppError, match="click a product"):
+        client.predict("", 3, api_name="/complete_item")
+    complete(client, text="shoes to match my red dress")
+    with pytest.raises(AppError, match="Pick a slot from 0 to 0"):
+        client.predict(4, 0, api_name="/swap")
