@@ -48,7 +48,7 @@ EXAMPLES = [(10360, "black dress", "in red"), (10188, "striped shirt", "no strip
             (10335, "striped top", "same vibe but in softer colours for fall"),
             (None, "", "black formal shoes for men")]
 MAX_STEPS = 20  # history kept per session (each step may hold a photo)
-MAX_SLOTS, SLOT_HITS = 6, 6  # outfit board rows, pieces shown per row
+MAX_SLOTS, SLOT_HITS = 6, 4  # outfit board rows, pieces shown per row
 
 INTRO = ("Upload an outfit photo and/or describe what you want (*\"in red\"*, *\"no stripes\"*, "
          "*\"same vibe but for summer\"*): you get matching catalog pieces and a short styling note.")
@@ -207,14 +207,19 @@ def outfit_json(outfit) -> dict:
 
 def board(outfit) -> list:
     """Updates for the outfit board: its intro, then per row (visible, label, gallery of the
-    slot's piece and its alternatives)."""
+    slot's piece, ticked, and its alternatives)."""
+    slots = list(outfit.slots if outfit is not None else [])[:MAX_SLOTS]
+    slots += [None] * (MAX_SLOTS - len(slots))
     rows, labels, galleries = [], [], []
-    slots = outfit.slots if outfit is not None else []
-    for n in range(MAX_SLOTS):
-        slot = slots[n] if n < len(slots) else None
+    for slot in slots:
         rows.append(gr.update(visible=slot is not None))
-        labels.append(f"**{slot.role.capitalize()}** · {_md(slot.why)}" if slot else "")
-        galleries.append([(h.item["path"], caption(h)) for h in slot.hits] if slot else [])
+        if slot is None:
+            labels.append("")
+            galleries.append([])
+            continue
+        piece = f"{_md(item_name(slot.hits[0].item))}  \n" if slot.hits else ""
+        labels.append(f"**{slot.role.capitalize()}**: {piece}_{_md(slot.why)}_")
+        galleries.append([(h.item["path"], ("✓ " if i == 0 else "") + caption(h)) for i, h in enumerate(slot.hits)])
     return [OUTFIT_EMPTY if outfit is None else ""] + rows + labels + galleries
 
 
@@ -495,7 +500,7 @@ def build_demo(engine) -> gr.Blocks:
                                     next_buttons.append(gr.Button("Swap for the next ↻", size="sm",
                                                                   elem_id=f"slot-{n}-next"))
                                 slot_galleries.append(gr.Gallery(
-                                    show_label=False, columns=SLOT_HITS, height=190, object_fit="contain",
+                                    show_label=False, columns=SLOT_HITS, height=150, object_fit="contain",
                                     allow_preview=False, interactive=False, scale=4,
                                     elem_id=f"slot-{n}-pieces"))
                             rows.append(row)

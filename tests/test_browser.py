@@ -69,3 +69,41 @@ def test_example_click_shows_products_and_reply(app_url, browser, monkeypatch):
     # Clicking a product shows why it matched.
     browser.find_elements(By.CSS_SELECTOR, "#gallery button.thumbnail-item")[0].click()
     wait.until(lambda d: "Why it matched" in d.find_element(By.ID, "details").text)
+
+
+OUTFIT_SHOT = SCREENSHOT.parent / "outfit.png"
+
+
+def test_build_an_outfit_and_swap_a_piece(app_url, browser, monkeypatch):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    browser.get(app_url)
+    box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "textarea"))
+    box.send_keys("white shirt, navy chinos and brown loafers for the office")
+    browser.find_element(By.ID, "complete").click()
+
+    def pieces(driver, slot: int) -> list[str]:
+        images = driver.find_elements(By.CSS_SELECTOR, f"#slot-{slot}-pieces img")
+        loaded = all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", im)
+                     for im in images)
+        return [im.get_attribute("src") for im in images] if images and loaded else []
+
+    for slot in range(3):
+        wait.until(lambda d: len(pieces(d, slot)) >= 3)
+    assert not [e for e in browser.find_elements(By.ID, "slot-3") if e.is_displayed()]  # three slots, three rows
+    assert "Top" in browser.find_element(By.ID, "slot-0-label").text
+    wait.until(lambda d: "Automatic summary" in d.find_element(By.ID, "reply").text)
+    assert "Outfit: 3 pieces" in browser.find_element(By.ID, "status").text
+    before = pieces(browser, 2)
+
+    browser.find_element(By.ID, "slot-2-next").click()
+    wait.until(lambda d: pieces(d, 2) and pieces(d, 2)[0] == before[1])
+    assert pieces(browser, 0)[0] and pieces(browser, 2)[-1] == before[0]  # rotated, nothing lost
+    wait.until(lambda d: "Automatic summary" in d.find_element(By.ID, "reply").text)
+    assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body.error")
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(OUTFIT_SHOT))  # the README's outfit picture is a reviewed copy
+    assert OUTFIT_SHOT.stat().st_size > 10_000
