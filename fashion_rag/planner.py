@@ -55,6 +55,7 @@ for _kind, _role in ROLE_OF.items():
 BLOCKS = {"one-piece": {"one-piece", "top", "bottom"}, "top": {"top", "one-piece"},
           "bottom": {"bottom", "one-piece"}}
 WHOLE_OUTFIT = ("top", "bottom", "shoes", "accessory")  # plus a bag for women
+DEFAULT_TYPES = {"bag": ["Handbags", "Clutches", "Backpacks"], "accessory": ["Watches", "Belts", "Sunglasses"]}
 NOUN = {"one-piece": "dress", "top": "top", "bottom": "bottom wear", "outerwear": "jacket",
         "shoes": "shoes", "bag": "bag", "accessory": "watch, belt or sunglasses"}
 # Words that name a slot without naming article types.
@@ -66,8 +67,8 @@ WHOLE = re.compile(r"\b(?:outfits?|look|ensemble|head to toe|everything)\b", re.
 HAS = re.compile(r"\b(?:my|mine|our|this|these|those|i have|i own|i'?m wearing|i am wearing|"
                  r"go(?:es)? with|match(?:es|ing)?|pair(?:ed)? with|wear(?:ing)? with|"
                  r"team(?:ed)? with|complement(?:s|ing)?|around)\b", re.I)
-FILLER = re.compile(rf"{HAS.pattern}|\b(?:a|an|the|some|pair of|new)\b", re.I)
-NEW_PIECE = re.compile(r"\b(?:a|an|some|plus|also|need|want)\b|[.!?;]", re.I)
+THIS = re.compile(r"\b(?:this|these)\b", re.I)  # "this skirt": the garment in the photo
+NEW_PIECE = re.compile(r"\b(?:a|an|some|plus|also|need|want|what|which|any|show|find|suggest)\b|[.!?;]", re.I)
 BREAK = re.compile(r"[,;.!?]|\b(?:and|or|with|to|for|plus|but|&)\b", re.I)
 # Occasion words -> preferred usage / season (soft: relaxed per slot when the catalog has none).
 OCCASIONS = {"beach": {"season": ["Summer"], "usage": ["Casual"]},
@@ -125,7 +126,10 @@ class Vocabulary:
         phrases |= {w: (role, self.types[role]) for w, role in ROLE_WORDS.items()}
         self.phrases = phrases
         words = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
-        self._mention = re.compile(rf"(?<![\w-])(?:{words})(?![\w-])", re.I)
+        self._mention = re.compile(rf"(?<![\w-])(?:{words})(?![\w-])(?!\s+(?:me|up|you|her|him|them|down)\b)", re.I)
+        adjectives = [p for p, (column, _) in guard.phrases.items() if column in ("baseColour", "pattern")]
+        self._adjective = re.compile(
+            rf"(?<![\w-])(?:{'|'.join(re.escape(p) for p in sorted(adjectives, key=len, reverse=True))})(?![\w-])", re.I)
 
     def mentions(self, text: str) -> list[tuple[int, int, str, list[str]]]:
         """(start, end, role, article types) of each garment the text names."""
@@ -135,12 +139,15 @@ class Vocabulary:
             out.append((match.start(), match.end(), role, [k for k in kinds if k in self.types[role]]))
         return out
 
+    def adjectives(self, text: str) -> list[str]:
+        """The colour and pattern words of a text, as typed ("navy", "striped")."""
+        return self._adjective.findall(text)
+
     def piece_gender(self, piece: Piece) -> str:
-        """Who a piece is for: as known, or what all its types are (almost only) made for."""
-        if piece.gender:
-            return piece.gender
+        """Who a piece is for: what all its types are (almost only) made for (skirts: women),
+        else as known (from the photo reading or the catalog item)."""
         genders = {self.gender_of.get(kind, "") for kind in piece.types}
-        return genders.pop() if len(genders) == 1 else ""
+        return genders.pop() if len(genders) == 1 and "" not in genders else piece.gender
 
 
 def _single(values) -> str:
@@ -166,15 +173,24 @@ def plan_rules(text: str, vocab: Vocabulary, has: list[Piece] | None = None) -> 
         spans.append((start - len(own), end))
         joined = last_was_context and not NEW_PIECE.search(gap) and bool(JOINER.search(gap) or "," in gap)
         is_context = bool(HAS.search(gap)) or joined
-        piece = Piece(role, kinds, sorted(local.include.get("baseColour", ())),
-                      sorted(local.include.get("pattern", ())),
-                      " ".join(FILLER.sub(" ", own + text[start:end]).split())[:MAX_WORDS])
-        (context if is_context else targets).append(piece)
+        colours, patterns = sorted(local.include.get("baseColour", ())), sorted(local.include.get("pattern", ()))
+        words = " ".join(vocab.adjectives(own) + [text[start:end]])[:MAX_WORDS]
+        shown = next((p for p in context if p.source in ("photo", "item")), None)
+        if is_context and shown is not None and THIS.search(own):
+            # "this skirt" is the photo's garment (the shopper's word beats the reading) or the item.
+            if shown.source == "photo":
+                shown.role, shown.types, shown.colours = role, kinds, colours or shown.colours
+                shown.words = " ".join([c.lower() for c in shown.colours[:1]] + [text[start:end]])
+        else:
+            (context if is_context else targets).append(Piece(role, kinds, colours, patterns, words))
         end_before, last_was_context = end, is_context
     rest = text
     for start, end in reversed(spans):
         rest = rest[:start] + " " + rest[end:]
-    outside = vocab.guard.parse(rest)
+    # Words outside the pieces apply to the whole outfit, except a clause about what the shopper
+    # has ("this blue denim, dress me up"): that describes the context.
+    clauses = re.split(r"[,;.!?]", rest)
+    outside = vocab.guard.parse(" , ".join(c for c in clauses if not HAS.search(c)))
     request = Request(targets, context, gender=_single(whole.include.get("gender")),
                       usage=sorted(whole.include.get("usage", ())), season=sorted(whole.include.get("season", ())),
                       include={c: v for c, v in outside.include.items() if c in ("baseColour", "pattern")},
@@ -340,8 +356,8 @@ def finish(request: Request, vocab: Vocabulary) -> Request:
         roles = list(WHOLE_OUTFIT)
         if request.gender in ("Women", "Girls") or any(p.role == "one-piece" for p in request.context):
             roles.insert(3, "bag")
-        merged = {r: Piece(r, list(vocab.types[r]), words=NOUN[r], source="default")
-                  for r in roles if r not in blocked}
+        merged = {r: Piece(r, [t for t in DEFAULT_TYPES.get(r, vocab.types[r]) if t in vocab.types[r]],
+                           words=NOUN[r], source="default") for r in roles if r not in blocked}
     request.targets = list(merged.values())[:MAX_TARGETS]
     return request
 
