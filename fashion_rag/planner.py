@@ -63,10 +63,14 @@ ROLE_WORDS = {"top": "top", "tops": "top", "bottoms": "bottom", "bottom": "botto
               "accessories": "accessory", "jewellery": "accessory", "jewelry": "accessory",
               "outerwear": "outerwear", "layer": "outerwear", "boots": "shoes"}
 WHOLE = re.compile(r"\b(?:outfits?|look|ensemble|head to toe|everything)\b", re.I)
-# Before a piece: the shopper has it. "that" is left out: "a bag that is black" is a target.
-HAS = re.compile(r"\b(?:my|mine|our|this|these|those|i have|i own|i'?m wearing|i am wearing|"
-                 r"go(?:es)? with|match(?:es|ing)?|pair(?:ed)? with|wear(?:ing)? with|"
-                 r"team(?:ed)? with|complement(?:s|ing)?|around)\b", re.I)
+# Before a piece, in its clause: the shopper has it ("my", "this", "I'm wearing"; "that" is left
+# out: "a bag that is black" is a target), or it is what the targets go with ("to match", "around"),
+# unless an article makes it the thing asked for ("match a bag to this").
+OWNED = re.compile(r"\b(?:my|mine|our|this|these|those|i have|i own|i'?m wearing|i am wearing)\b", re.I)
+GOES_WITH = re.compile(r"\b(?:go(?:es)? with|match(?:es|ing)?|pair(?:ed)? with|wear(?:ing)? with|"
+                       r"team(?:ed)? with|complement(?:s|ing)?|around)\b", re.I)
+HAS = re.compile(f"{OWNED.pattern}|{GOES_WITH.pattern}", re.I)
+ARTICLE = re.compile(r"\b(?:a|an|some)\b", re.I)
 THIS = re.compile(r"\b(?:this|these)\b", re.I)  # "this skirt": the garment in the photo
 NEW_PIECE = re.compile(r"\b(?:a|an|some|plus|also|need|want|what|which|any|show|find|suggest)\b|[.!?;]", re.I)
 BREAK = re.compile(r"[,;.!?]|\b(?:and|or|with|to|for|plus|but|&)\b", re.I)
@@ -172,7 +176,9 @@ def plan_rules(text: str, vocab: Vocabulary, has: list[Piece] | None = None) -> 
         local = vocab.guard.parse(own)
         spans.append((start - len(own), end))
         joined = last_was_context and not NEW_PIECE.search(gap) and bool(JOINER.search(gap) or "," in gap)
-        is_context = bool(HAS.search(gap)) or joined
+        clause = re.split(r"[,;.!?]", gap)[-1]
+        is_context = bool(OWNED.search(clause)) or joined or \
+            (bool(GOES_WITH.search(clause)) and not ARTICLE.search(own))
         colours, patterns = sorted(local.include.get("baseColour", ())), sorted(local.include.get("pattern", ()))
         words = " ".join(vocab.adjectives(own) + [text[start:end]])[:MAX_WORDS]
         shown = next((p for p in context if p.source in ("photo", "item")), None)

@@ -2,6 +2,7 @@
 
 `python scripts/evaluate.py [--split test|dev] [--queries N] [--json PATH]`
 `python scripts/evaluate.py --tune`   choose the guided mode's settings on dev data (prints a grid)
+`python scripts/evaluate.py --outfits-only`   only the outfit block (scripts/outfit_eval.py)
 
 Catalog shots: an index is built over the held-out items only (id % 10 == 0, never trained on).
 Their queries come from one half of them: `dev` (id % 20 == 0, where settings are chosen) or
@@ -17,6 +18,8 @@ type group(s) (dress -> Dresses; longsleeve -> sweaters, tops or t-shirts), and 
 the asked colour, season or usage. Tweak values are drawn among those with at least 10 such items.
 Rows without "+ guard" have the attribute guard off: they measure the encoder and fusion alone.
 Metrics: R@10 = relevant in top 10 / min(10, relevant); nDCG@10; MRR; P@10 = relevant in top 10 / 10.
+Outfits: the requests of scripts/outfit_requests.json through engine.complete on the product index,
+scored as scripts/outfit_eval.py describes (slot coverage, context leakage, attributes, ...).
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from fashion_rag.reader import pattern_of  # noqa: E402
 from fashion_rag.search import Engine, load_engine  # noqa: E402
 from fashion_rag.train_encoder import minilm_path  # noqa: E402
 from fashion_rag.train_reader import hand_labelled  # noqa: E402
+from outfit_eval import outfit_rows, print_rows, report  # noqa: E402
 
 K = 10
 PERSON = {"Men": "a man", "Women": "a woman", "Boys": "a boy", "Girls": "a girl", "Unisex": "anyone"}
@@ -327,10 +331,15 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=settings.ROOT / "artifacts")
     p.add_argument("--json", type=Path, help="also write the tables here")
     p.add_argument("--tune", action="store_true", help="choose the guided settings on dev photos")
+    p.add_argument("--outfits-only", action="store_true", help="only the outfit requests block")
     args = p.parse_args()
     product = load_engine(args.index, model=args.model)
     if args.tune:
         return tune(product, args.seed)
+    outfits = outfit_rows(product, args.split)
+    if args.outfits_only:
+        print_rows(outfits)
+        return print("\n".join(report(outfits)))
     held = held_out_engine(args.model, args.work)
     print(f"held-out index: {len(held.items)} items ({args.split} half queried); product index: "
           f"{len(product.items)} items; modes: {', '.join(held.modes)}")
@@ -356,10 +365,12 @@ def main() -> None:
         print("\nPhoto reading, top-1 accuracy")
         for r in accuracy:
             print(f"{r['attribute']:<8} {r['photos']:<40} {r['accuracy']:.3f}  (n={r['n']})")
-    print("\n" + "\n".join(targets(photos.result())))
+    print(f"\nOutfit requests ({settings.ROOT.name}/scripts/outfit_requests.json), engine.complete on the product index")
+    print_rows(outfits)
+    print("\n" + "\n".join(targets(photos.result()) + report(outfits)))
     if args.json:
         args.json.write_text(json.dumps({"catalog": catalog.result(), "photos": photos.result(),
-                                         "reader": accuracy}, indent=2))
+                                         "reader": accuracy, "outfits": outfits}, indent=2))
 
 
 if __name__ == "__main__":
