@@ -177,7 +177,7 @@ def plan_rules(text: str, vocab: Vocabulary, has: list[Piece] | None = None) -> 
         spans.append((start - len(own), end))
         joined = last_was_context and not NEW_PIECE.search(gap) and bool(JOINER.search(gap) or "," in gap)
         clause = re.split(r"[,;.!?]", gap)[-1]
-        is_context = bool(OWNED.search(clause)) or joined or \
+        is_context = bool(OWNED.search(own)) or joined or \
             (bool(GOES_WITH.search(clause)) and not ARTICLE.search(own))
         colours, patterns = sorted(local.include.get("baseColour", ())), sorted(local.include.get("pattern", ()))
         words = " ".join(vocab.adjectives(own) + [text[start:end]])[:MAX_WORDS]
@@ -342,7 +342,15 @@ def plan(text: str, vocab: Vocabulary, has: list[Piece] | None = None, planner: 
 def finish(request: Request, vocab: Vocabulary) -> Request:
     """Drop targets the context covers or rules out, merge repeated roles, decide the gender
     when the context says it, and fill a whole outfit when no piece is asked for."""
-    blocked = set().union(*(BLOCKS.get(p.role, {p.role}) for p in request.context))
+    asked = {p.role for p in request.targets if p.source in ("text", "llm")}
+    for piece in request.context:
+        if piece.source == "photo" and BLOCKS.get(piece.role, {piece.role}) & asked:
+            # The words beat an uncertain reading: asked for a top, the photo is not a top.
+            request.notes.append(f"Your photo looked like a {piece.words}, but you asked for a "
+                                 f"{NOUN[next(iter(BLOCKS.get(piece.role, {piece.role}) & asked))]}, "
+                                 "so only its colour is used.")
+            piece.role, piece.types = "", []
+    blocked = set().union(*(BLOCKS.get(p.role, {p.role}) for p in request.context if p.role))
     merged: dict[str, Piece] = {}
     for piece in request.targets:
         if piece.role in blocked:

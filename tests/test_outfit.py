@@ -234,3 +234,43 @@ def test_an_injection_in_the_request_stays_data(real_engine, stub):
     assert KEY not in json.dumps(stub.requests[-1]["json"])
     assert roles(outfit) == ["shoes"]  # the context's dress is never a target
     assert not [h for h in every_hit(outfit) if h.item["articleType"] == "Dresses"]
+
+
+# ---------------------------------------------------------------- the rule planner's reading of words
+
+
+def planned(real_engine, text: str, photo_role: str = ""):
+    from fashion_rag.planner import ROLE_TYPES, Piece, plan
+    has = [Piece(photo_role, ROLE_TYPES[photo_role][:1], ["Black"], words=f"black {photo_role}", source="photo")] \
+        if photo_role else []
+    request = plan(text, real_engine.outfits.vocab, has, planner="rules")
+    return [p.role for p in request.targets], [(p.role, p.source) for p in request.context if p.role], request
+
+
+@pytest.mark.parametrize("text, photo, targets, context", [
+    ("I'm wearing grey joggers, pick a top and trainers", "", ["top", "shoes"], []),
+    ("match a bag to this", "one-piece", ["bag"], [("one-piece", "photo")]),
+    ("finish this outfit with shoes", "top", ["shoes"], [("top", "photo")]),
+    ("a top, no stripes, to go with my black jeans and white sneakers", "", ["top"],
+     [("bottom", "text"), ("shoes", "text")]),
+    ("I have white sneakers, what top and bottoms go with them", "", ["top", "bottom"], [("shoes", "text")]),
+    ("show me shoes for this skirt", "top", ["shoes"], [("bottom", "photo")]),  # the words beat the reading
+    ("dress me for a summer picnic", "", ["top", "bottom", "shoes", "accessory"], []),
+])
+def test_the_rule_planner_reads_pieces_and_context(real_engine, text, photo, targets, context):
+    got_targets, got_context, _ = planned(real_engine, text, photo)
+    assert (got_targets, got_context) == (targets, context)
+
+
+def test_an_asked_slot_beats_a_photo_reading_that_rules_it_out(real_engine):
+    targets, context, request = planned(real_engine, "what top should I wear with this", "top")
+    assert targets == ["top"] and context == []
+    assert any("you asked for a top" in note for note in request.notes)
+
+
+def test_global_words_apply_to_every_piece(real_engine):
+    _, _, request = planned(real_engine, "an all black outfit for men, for the office, no stripes")
+    assert request.include == {"baseColour": {"Black"}} and request.gender == "Men"
+    assert request.usage == ["Formal"] and request.exclude == {"pattern": {"stripe"}}
+    _, _, described = planned(real_engine, "my favourite is this blue denim, dress me up around it")
+    assert described.include == {}  # a clause about what the shopper has is not a wish for every piece
