@@ -1,4 +1,5 @@
-"""Command line: `python -m fashion_rag search --image PATH --text "..." [--k 10] [--mode M] [--json]`
+"""Command line: `python -m fashion_rag search --image PATH --text "..." [--k 10] [--mode M] [--json]`,
+`python -m fashion_rag complete [--image PATH] [--text "..."] [--item ID] [--k 3] [--json]` (an outfit)
 and `python -m fashion_rag prepare` (train/build whatever is missing)."""
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ def main(argv=None) -> int:
     search.add_argument("--no-guard", action="store_true", help="do not parse the text for attributes")
     search.add_argument("--index", default=str(settings.INDEX_DIR))
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    complete = commands.add_parser("complete", help="an outfit: slots to fill around a photo, an item or words")
+    complete.add_argument("--image", help="path of a photo of what you have")
+    complete.add_argument("--text", default="", help="e.g. 'shoes and a bag to go with this'")
+    complete.add_argument("--item", type=int, help="catalog id of a piece to build around")
+    complete.add_argument("--k", type=int, default=3, help="pieces per slot (the first is the outfit's)")
+    complete.add_argument("--planner", default="auto", choices=("auto", "llm", "rules"))
+    complete.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
+                          help="restrict every piece, e.g. --filter gender=Men (repeatable)")
+    complete.add_argument("--index", default=str(settings.INDEX_DIR))
+    complete.add_argument("--json", action="store_true", help="print JSON instead of a list")
     prepare = commands.add_parser("prepare", help="train the encoder/composer and build the index if missing")
     prepare.add_argument("--index", default=str(settings.INDEX_DIR))
     args = parser.parse_args(argv)
@@ -33,23 +44,49 @@ def main(argv=None) -> int:
             from .prepare import prepare as run_prepare
             print(json.dumps(run_prepare(args.index) or {"status": "everything already in place"}))
             return 0
-        return _search(args)
+        return _complete(args) if args.command == "complete" else _search(args)
     except FashionRagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-def _search(args) -> int:
-    from .search import load_engine
+def _filters(specs: list[str]) -> dict[str, list[str]]:
     filters: dict[str, list[str]] = {}
-    for spec in args.filter:
+    for spec in specs:
         column, _, value = spec.partition("=")
         if not value:
             raise FashionRagError(f"--filter wants COLUMN=VALUE, got {spec!r}")
         filters.setdefault(column.strip(), []).append(value.strip())
+    return filters
+
+
+def _complete(args) -> int:
+    from .search import load_engine
+    outfit = load_engine(args.index).complete(image=args.image, text=args.text, k=args.k, item_id=args.item,
+                                              filters=_filters(args.filter) or None, planner=args.planner)
+    if args.json:
+        print(json.dumps({"planner": outfit.planner, "gender": outfit.gender, "notes": outfit.notes,
+                          "context": [{"role": p.role, "what": p.words, "from": p.source} for p in outfit.context],
+                          "slots": [{"role": s.role, "why": s.why, "hits": [
+                              {"item_id": h.item_id, "score": round(h.score, 4), "item": h.item} for h in s.hits]}
+                              for s in outfit.slots]}, indent=2))
+        return 0
+    print("; ".join(outfit.describe()))
+    for note in outfit.notes:
+        print(f"note: {note}")
+    for slot in outfit.slots:
+        print(f"{slot.role}: {slot.why}")
+        for rank, hit in enumerate(slot.hits):
+            print(f"  {'*' if rank == 0 else ' '} #{hit.item_id}  {hit.item['productDisplayName'] or '(no name)'}"
+                  f"  [{hit.item['gender']}, {hit.item['baseColour']}, {hit.item['articleType']}]")
+    return 0
+
+
+def _search(args) -> int:
+    from .search import load_engine
     engine = load_engine(args.index)
-    results = engine.search(image=args.image, text=args.text, k=args.k, mode=args.mode,
-                            weight=args.weight, filters=filters or None, guard=not args.no_guard)
+    results = engine.search(image=args.image, text=args.text, k=args.k, mode=args.mode, weight=args.weight,
+                            filters=_filters(args.filter) or None, guard=not args.no_guard)
     if args.json:
         print(json.dumps({"mode": results.mode, "applied": results.applied, "notes": results.notes,
                           "hits": [{"item_id": h.item_id, "score": round(h.score, 4), "why": h.why,

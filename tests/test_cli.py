@@ -64,3 +64,17 @@ def test_cli_errors_exit_2_with_the_message(small_index, tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: No index in {tmp_path / 'no-index'}")
     assert cli(["search", "--index", str(small_index), "--text", "red", "--k", "0"]) == 2
     assert "k must be between" in capsys.readouterr().err
+
+
+def test_complete_prints_an_outfit_by_slot(small_index):
+    done = run("-m", "fashion_rag", "complete", "--index", str(small_index), "--planner", "rules",
+               "--text", "shoes to go with my blue jeans", "--k", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    outfit = json.loads(done.stdout)
+    assert outfit["planner"] == "rules" and [s["role"] for s in outfit["slots"]] == ["shoes"]
+    assert outfit["context"] == [{"role": "bottom", "what": "blue jeans", "from": "text"}]
+    assert len(outfit["slots"][0]["hits"]) == 2
+    assert all("Shoes" in h["item"]["articleType"] or h["item"]["articleType"] in ("Heels", "Sandals")
+               for h in outfit["slots"][0]["hits"])
+    done = run("-m", "fashion_rag", "complete", "--index", str(small_index), "--k", "0")
+    assert done.returncode == 2 and done.stderr.startswith("error: k must be between 1 and 10")
