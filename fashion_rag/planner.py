@@ -62,10 +62,11 @@ NOUN = {"one-piece": "dress", "top": "top", "bottom": "bottom wear", "outerwear"
 ROLE_WORDS = {"top": "top", "tops": "top", "bottoms": "bottom", "bottom": "bottom", "accessory": "accessory",
               "accessories": "accessory", "jewellery": "accessory", "jewelry": "accessory",
               "outerwear": "outerwear", "layer": "outerwear", "boots": "shoes"}
-WHOLE = re.compile(r"\b(?:outfits?|look|ensemble|head to toe|everything)\b", re.I)
-# Before a piece, in its clause: the shopper has it ("my", "this", "I'm wearing"; "that" is left
-# out: "a bag that is black" is a target), or it is what the targets go with ("to match", "around"),
-# unless an article makes it the thing asked for ("match a bag to this").
+WHOLE = re.compile(r"\b(?:full|whole|complete|entire)\s+(?:outfits?|look|ensemble)\b|\bhead to toe\b", re.I)
+# Words before a piece that make it context: right before it, the shopper has it ("my", "this",
+# "I'm wearing"; "that" is left out: "a bag that is black" is a target); in its clause, it is what
+# the targets go with ("to match", "around"), unless an article makes it the thing asked for
+# ("match a bag to this").
 OWNED = re.compile(r"\b(?:my|mine|our|this|these|those|i have|i own|i'?m wearing|i am wearing)\b", re.I)
 GOES_WITH = re.compile(r"\b(?:go(?:es)? with|match(?:es|ing)?|pair(?:ed)? with|wear(?:ing)? with|"
                        r"team(?:ed)? with|complement(?:s|ing)?|around)\b", re.I)
@@ -110,6 +111,7 @@ class Request:
     include: dict[str, set[str]] = field(default_factory=dict)  # hard, for targets without their own
     exclude: dict[str, set[str]] = field(default_factory=dict)  # hard, for every target
     occasion: str = ""  # words added to every slot's query
+    whole: bool = False  # a whole outfit is asked for, besides any named pieces
     planner: str = "rules"
     notes: list[str] = field(default_factory=list)
 
@@ -200,7 +202,7 @@ def plan_rules(text: str, vocab: Vocabulary, has: list[Piece] | None = None) -> 
     request = Request(targets, context, gender=_single(whole.include.get("gender")),
                       usage=sorted(whole.include.get("usage", ())), season=sorted(whole.include.get("season", ())),
                       include={c: v for c, v in outside.include.items() if c in ("baseColour", "pattern")},
-                      exclude=dict(whole.exclude), planner="rules")
+                      exclude=dict(whole.exclude), whole=bool(WHOLE.search(text)), planner="rules")
     occasions = [m.group(0).lower() for m in _OCCASION.finditer(rest)]
     for word in occasions:
         for column in ("usage", "season"):
@@ -363,15 +365,16 @@ def finish(request: Request, vocab: Vocabulary) -> Request:
             kept.words = f"{kept.words} or {piece.words}"[:MAX_WORDS]
         else:
             merged[piece.role] = piece
-    if not request.gender:
-        genders = {vocab.piece_gender(p) for p in request.context} - {""}
+    if not request.gender:  # what the pieces are for: a dress (had or asked) is women's
+        genders = {vocab.piece_gender(p) for p in request.context + list(merged.values())} - {""}
         request.gender = genders.pop() if len(genders) == 1 else ""
-    if not merged:
+    if not merged or request.whole:
         roles = list(WHOLE_OUTFIT)
-        if request.gender in ("Women", "Girls") or any(p.role == "one-piece" for p in request.context):
+        if request.gender in ("Women", "Girls") or "one-piece" in {p.role for p in request.context} | set(merged):
             roles.insert(3, "bag")
-        merged = {r: Piece(r, [t for t in DEFAULT_TYPES.get(r, vocab.types[r]) if t in vocab.types[r]],
-                           words=NOUN[r], source="default") for r in roles if r not in blocked}
+        blocked |= set().union(*(BLOCKS.get(r, set()) - {r} for r in merged))  # a dress asked: no top
+        merged |= {r: Piece(r, [t for t in DEFAULT_TYPES.get(r, vocab.types[r]) if t in vocab.types[r]],
+                            words=NOUN[r], source="default") for r in roles if r not in blocked | set(merged)}
     request.targets = list(merged.values())[:MAX_TARGETS]
     return request
 

@@ -51,6 +51,7 @@ from fashion_rag.search import Engine, load_engine  # noqa: E402
 
 K = 10
 E2E_TARGET_MS, BUILD_TARGET_IPS, ANN_TARGET_MS, ANN_TARGET_RECALL = 100.0, 50.0, 10.0, 0.95
+OUTFIT_TARGET_MS = 150.0  # engine.complete without an LLM
 # Search-time settings tried on the same built index, after make_faiss's own settings.
 VARIANTS: dict[str, list[dict[str, int]]] = {
     "hnsw": [{"efSearch": e} for e in (16, 32, 64, 128, 256)],
@@ -179,7 +180,8 @@ def bench_fusion(timer: AppTimer, engine: Engine, image_vec: np.ndarray, text_ve
 
 
 def bench_end_to_end(timer: AppTimer, engine: Engine, paths: list[str]) -> list[Row]:
-    """engine.search as the app calls it, cycling through catalog photos (and real uploads)."""
+    """engine.search and engine.complete as the app calls them, cycling through catalog photos (and
+    real uploads)."""
     next_path, next_upload = cycling(paths), cycling(list(load_photos("validation")["path"]) or paths)
     cases = (("image + 'in red'", lambda: engine.search(image=next_path(), text="in red", k=K)),
              ("user photo + 'in red'", lambda: engine.search(image=next_upload(), text="in red", k=K)),
@@ -191,6 +193,13 @@ def bench_end_to_end(timer: AppTimer, engine: Engine, paths: list[str]) -> list[
         if name.startswith("image +"):
             with_target(found, f"p50 < {E2E_TARGET_MS:.0f} ms", lambda r: r.median * 1e3 < E2E_TARGET_MS)
         rows += found
+    outfits = (("user photo + 'complete this look'",
+                lambda: engine.complete(image=next_upload(), text="complete this look", planner="rules")),
+               ("text, three named pieces", lambda: engine.complete(
+                   text="white shirt, navy chinos and brown loafers for the office", planner="rules")))
+    for name, fn in outfits:
+        rows += with_target(timer.rows("end-to-end", f"complete {name} (rules)", fn, rate_unit="q/s"),
+                            f"p50 < {OUTFIT_TARGET_MS:.0f} ms", lambda r: r.median * 1e3 < OUTFIT_TARGET_MS)
     return rows
 
 

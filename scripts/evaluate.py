@@ -365,7 +365,7 @@ def main() -> None:
         print("\nPhoto reading, top-1 accuracy")
         for r in accuracy:
             print(f"{r['attribute']:<8} {r['photos']:<40} {r['accuracy']:.3f}  (n={r['n']})")
-    print(f"\nOutfit requests ({settings.ROOT.name}/scripts/outfit_requests.json), engine.complete on the product index")
+    print("\nOutfit requests (scripts/outfit_requests.json), engine.complete on the product index")
     print_rows(outfits)
     print("\n" + "\n".join(targets(photos.result()) + report(outfits)))
     if args.json:

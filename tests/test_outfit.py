@@ -274,3 +274,11 @@ def test_global_words_apply_to_every_piece(real_engine):
     assert request.usage == ["Formal"] and request.exclude == {"pattern": {"stripe"}}
     _, _, described = planned(real_engine, "my favourite is this blue denim, dress me up around it")
     assert described.include == {}  # a clause about what the shopper has is not a wish for every piece
+
+
+def test_a_whole_outfit_with_a_named_piece_fills_the_rest(real_engine):
+    targets, _, request = planned(real_engine, "a full outfit for a wedding with brown loafers")
+    assert targets == ["shoes", "top", "bottom", "accessory"]
+    assert request.targets[0].colours == ["Brown"]
+    targets, _, request = planned(real_engine, "a complete look with a red dress")
+    assert targets == ["one-piece", "shoes", "bag", "accessory"] and request.gender == "Women"
