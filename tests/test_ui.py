@@ -307,3 +307,12 @@ def test_outfit_errors_are_clear(client):
     complete(client, text="shoes to match my red dress")
     with pytest.raises(AppError, match="Pick a slot from 0 to 0"):
         client.predict(4, 0, api_name="/swap")
+
+
+def test_undo_brings_back_an_outfit(client, no_llm):
+    outfit, status, _ = complete(client, text="what goes with my black jeans?")
+    search(client, text="red dress for women", k=4)
+    values = client.predict(api_name="/undo")
+    text, restored_status, labels = values[1], values[3], values[9:15]
+    assert text == "what goes with my black jeans?" and restored_status == status
+    assert [label.split("**")[1] for label in labels if label] == [s["role"].capitalize() for s in outfit["slots"]]
