@@ -26,6 +26,7 @@ to its score, and a note says when a slot has no such item at all.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -45,6 +46,7 @@ ACCENTS = {"red": ["Red", "Maroon", "Burgundy", "Rust"],
            "green": ["Green", "Olive", "Sea Green", "Teal", "Turquoise Blue", "Fluorescent Green"],
            "multi": ["Multi"]}
 COLOUR_FAMILY = {c: "neutral" for c in NEUTRALS} | {c: f for f, cs in ACCENTS.items() for c in cs}
+_COLOURS = re.compile(rf"\b(?:{'|'.join(sorted(map(re.escape, COLOUR_FAMILY), key=len, reverse=True))}|navy)\b", re.I)
 PENALTY = {"colour": 1.0, "usage": 0.5, "season": 0.3}
 PREFER = 0.1  # score bonus per preference (usage, season) an item meets
 POOL = 40  # candidates kept per slot (the outfit's piece and its alternatives come from these)
@@ -172,7 +174,11 @@ class Outfitter:
         gender = {"Men": "men's", "Women": "women's", "Boys": "boys'", "Girls": "girls'"}.get(request.gender, "")
         colours = " ".join(c.lower() for c in piece.colours if c.lower() not in piece.words.lower())
         extra = " ".join(w.lower() for w in request.usage + request.season)
-        return " ".join(f"{gender} {colours} {piece.words or NOUN[piece.role]} {request.occasion} {extra}".split())
+        # A slot added to complete the look follows the kind of thing the shopper has ("to go with
+        # a hoodie"), not its colour: colour is the harmony rules' business.
+        around = f"to go with {' and '.join(_COLOURS.sub('', p.words) for p in request.context)}" \
+            if piece.source == "default" and request.context else ""
+        return " ".join(f"{gender} {colours} {piece.words or NOUN[piece.role]} {around} {request.occasion} {extra}".split())
 
     def _has(self, column: str, values) -> np.ndarray:
         if column != "pattern":
