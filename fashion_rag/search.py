@@ -7,6 +7,7 @@ pieces that go together (fashion_rag.outfit)."""
 from __future__ import annotations
 
 import logging
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,11 @@ from .index import Index, load_index
 from .outfit import MAX_ALTERNATIVES, Outfit, Outfitter
 from .planner import GROUP_ROLE, ROLE_OF, Piece, Vocabulary
 from .planner import plan as plan_outfit
+from .profiles import Profile, ProfileStore, check_id
+from .quiz import QUIZ_ROUNDS, quiz_round
 from .reader import ATTRIBUTES as READ_ATTRIBUTES, PhotoReader, Reading, pattern_of
 from . import tweak
+from .taste import crowd_scores, personalise
 from .tweak import Plan, plan, prior
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ AUTO_IMAGE = ("guided", "image")
 AUTO_TEXT = "concat"
 MIN_POOL = 2000  # candidates searched before the guard filters; the whole catalog when it is this small
 MAX_K = 100
+POOL = 200  # candidates a profile re-ranks (beyond k)
 
 
 class Results(list):
@@ -52,8 +57,10 @@ class Results(list):
 
 class Engine:
     def __init__(self, index: Index, encoder: Encoder, composer: GatedComposer | None = None,
-                 reader: PhotoReader | None = None, warnings: list[str] | None = None):
+                 reader: PhotoReader | None = None, warnings: list[str] | None = None,
+                 profiles_path: str | Path | None = None):
         self.index, self.encoder, self.composer, self.reader = index, encoder, composer, reader
+        self.profiles_path = Path(profiles_path or settings.PROFILES)
         self.items = index.items
         self._records = self.items.to_dict("records")
         self._row_of = {int(i): row for row, i in enumerate(self.items["id"])}
@@ -130,9 +137,11 @@ class Engine:
 
     def search(self, image: ImageLike | None = None, text: str | None = None, k: int = 10,
                mode: str = "auto", weight: float = 0.5, filters: dict[str, list[str]] | None = None,
-               guard: bool = True, corrections: dict[str, str] | None = None) -> Results:
+               guard: bool = True, corrections: dict[str, str] | None = None,
+               profile: str | None = None) -> Results:
         """Ranked catalog items for a photo, a text, or both (see README for the modes).
-        `corrections` (attribute -> value) fix the photo reading, for the guided mode."""
+        `corrections` (attribute -> value) fix the photo reading, for the guided mode. With a
+        `profile` id, the shopper's taste re-ranks the matches (fashion_rag.taste)."""
         k, weight = _whole(k, "k", 1, MAX_K), _number(weight, "The text weight", 0.0, 1.0)
         text, notes = _clean_text(text)
         filters = self.guard.check_filters(filters)
@@ -157,9 +166,16 @@ class Engine:
         text_vec = self.encoder.encode_texts([query_text or "a fashion product"])[0] \
             if query_text or (picture is None and mode != "guided") else None
         query = query_vector(mode, image_vec, text_vec, weight, self.composer)
-        hits = self._ranked(query, k, constraints, notes, bonus)
+        person = self._profile(profile) if profile is not None else None
+        # With a profile, more candidates: room to re-rank, explore and leave passed items out.
+        extra = POOL + len(person.passed) if person else 0
+        hits = self._ranked(query, k, constraints, notes, bonus, extra=extra)
         for hit in hits:
             hit.why = self._why(hit, image_vec, text_vec, query_text, the_plan) + constraints.reasons(hit.item)
+        if person is not None:
+            hits = personalise(hits, k, person, self._vector_of, crowd_scores(person.id, self.profiles.histories()),
+                               time.time())
+            self.profiles.add_shown(person.id, [h.item_id for h in hits])
         applied = constraints.describe() + (the_plan.describe() if the_plan else [])
         return Results(hits, mode, applied, notes + self.warnings, reading, the_plan)
 
@@ -200,6 +216,47 @@ class Engine:
         outfit.notes = notes + outfit.notes + self.warnings
         return outfit
 
+    # ---------------------------------------------------------------- personal taste
+
+    @cached_property
+    def profiles(self) -> ProfileStore:
+        """The shoppers' feedback store (opened on first use; a corrupt file is set aside)."""
+        store = ProfileStore(self.profiles_path)
+        if store.warning:
+            self.warnings.append(store.warning)
+        return store
+
+    def _profile(self, profile: str) -> Profile:
+        return self.profiles.load(check_id(profile), lambda ids: self.index.vectors[[self._row_of[i] for i in ids]],
+                                  lambda i: self._records[self._row_of[i]] if i in self._row_of else None)
+
+    def _vector_of(self, item_id: int) -> np.ndarray:
+        return self.index.vectors[self._row_of[item_id]]
+
+    def feedback(self, profile: str, item_id: int, liked: bool, source: str = "page") -> dict:
+        """Record a like (liked=True) or a pass of a catalog item; returns the profile's summary."""
+        self.item(item_id)  # an unknown item is an InputError
+        if not isinstance(liked, bool):
+            raise InputError("liked must be True (a like) or False (a pass).")
+        self.profiles.add_feedback(check_id(profile), int(item_id), liked, source)
+        return self.taste(profile)
+
+    def taste(self, profile: str) -> dict:
+        """What the profile has taught so far: counts and the liked colours, types, usages, seasons."""
+        return self._profile(profile).summary()
+
+    def forget(self, profile: str) -> int:
+        """Delete the profile's feedback and history; returns the number of feedback events removed."""
+        return self.profiles.forget(check_id(profile))
+
+    def quiz(self, round_: int, gender: str = "") -> list[Hit]:
+        """Round `round_` of the style quiz: items as different from each other as the catalog
+        allows (fashion_rag.quiz), for the shopper to pick the ones they like."""
+        if gender and gender not in self.attribute_values["gender"]:
+            raise InputError(f"Unknown gender {gender!r}; choose from {', '.join(self.attribute_values['gender'])}.")
+        rows = quiz_round(self.items, _whole(round_, "The quiz round", 0, len(QUIZ_ROUNDS) - 1), gender)
+        return [Hit(int(self._records[r]["id"]), 0.0, dict(self._records[r]), ["style quiz"]) for r in rows]
+
     @cached_property
     def outfits(self) -> Outfitter:
         """The outfit builder over this catalog (made on first use)."""
@@ -228,9 +285,10 @@ class Engine:
         return [(r[r >= 0], s[r >= 0]) for r, s in zip(rows, scores)]
 
     def _ranked(self, query: np.ndarray, k: int, constraints, notes: list[str],
-                bonus: np.ndarray | None = None) -> list[Hit]:
+                bonus: np.ndarray | None = None, extra: int = 0) -> list[Hit]:
+        """Up to k (+ extra, for re-ranking) allowed hits, best first; a note when under k."""
         total = self.index.faiss.ntotal
-        wide = constraints or bonus is not None
+        wide = constraints or bonus is not None or extra
         pool = total if (wide and total <= 50_000) else min(total, max(MIN_POOL, 20 * k) if wide else k)
         scores, rows = self.index.faiss.search(query[None], pool)
         scores, rows = scores[0], rows[0]
@@ -245,7 +303,7 @@ class Engine:
                 continue
             item = self._records[row]
             hits.append(Hit(int(item["id"]), float(score), dict(item)))
-            if len(hits) == k:
+            if len(hits) == k + extra:
                 break
         if constraints and len(hits) < k:
             where = "in the catalog" if pool == total else f"among the {pool} closest items"
@@ -273,9 +331,9 @@ class Engine:
 
 def load_engine(index_dir: str | Path | None = None, model: str | None = None,
                 composer_dir: str | Path | None = None, check_catalog: bool = True,
-                reader_dir: str | Path | None = None) -> Engine:
+                reader_dir: str | Path | None = None, profiles: str | Path | None = None) -> Engine:
     """Load the index, the encoder it was built with (or `model`), and the gated composer and the
-    photo reader if trained for that encoder."""
+    photo reader if trained for that encoder. `profiles`: the shoppers' feedback store file."""
     index_dir = Path(index_dir or settings.INDEX_DIR)
     index = load_index(index_dir)
     encoder = load_encoder(model or index.manifest["model"])
@@ -293,7 +351,7 @@ def load_engine(index_dir: str | Path | None = None, model: str | None = None,
             log.warning(warnings[-1])
     composer = GatedComposer.load(Path(composer_dir or settings.COMPOSER_DIR), encoder.weights_hash)
     reader = PhotoReader.load(Path(reader_dir or settings.READER_DIR), encoder.weights_hash)
-    return Engine(index, encoder, composer, reader, warnings)
+    return Engine(index, encoder, composer, reader, warnings, profiles)
 
 
 def _clean_text(text) -> tuple[str, list[str]]:

