@@ -235,6 +235,7 @@ class Engine:
 
     def feedback(self, profile: str, item_id: int, liked: bool, source: str = "page") -> dict:
         """Record a like (liked=True) or a pass of a catalog item; returns the profile's summary."""
+        check_id(profile)
         self.item(item_id)  # an unknown item is an InputError
         if not isinstance(liked, bool):
             raise InputError("liked must be True (a like) or False (a pass).")

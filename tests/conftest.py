@@ -26,6 +26,8 @@ import os
 # Must be set before huggingface_hub is imported (it reads the variable once).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Shoppers' feedback from tests goes to a throwaway store, never the developer's profiles/.
+os.environ.setdefault("FASHION_RAG_PROFILES", os.path.join(__import__("tempfile").mkdtemp(), "profiles.sqlite3"))
 
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
