@@ -16,6 +16,11 @@ named API endpoint, so `gradio_client` and the page's "Use via API" drive the sa
     /select (index)       -> photo and details of result `index`, with why it matched
     /refine ()            -> the selected result's photo becomes the query photo (text cleared)
     /undo   ()            -> the previous step (search or outfit) is restored with its reply
+    /like, /pass (index)  -> feedback on result `index`: the session's taste profile learns it
+    /profile ()           -> the profile id and what it has learned; /forget () deletes it
+    /quiz   (picks)       -> the style quiz: the picked positions of the shown round are liked,
+                             the next round is shown (the first call starts the quiz)
+/search takes one more input at the end, personal (default true): use the taste profile.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ from fashion_rag import settings
 from fashion_rag.catalog import MISSING
 from fashion_rag.errors import FashionRagError
 from fashion_rag.images import load_image
+from fashion_rag.profiles import new_profile_id
+from fashion_rag.quiz import QUIZ_ROUNDS
 from fashion_rag.stylist import stream_outfit_reply, stream_reply
 
 log = logging.getLogger(__name__)
@@ -117,11 +124,17 @@ def _checked_number(base: type) -> type:
 CheckedSlider, CheckedNumber = _checked_number(gr.Slider), _checked_number(gr.Number)
 
 
+TASTE_EMPTY = ("_Like 👍 or pass 👎 products (or take the style quiz) and your results start "
+               "following your taste. Only your likes and passes are kept, under a random id "
+               "stored in this browser._")
+
+
 def new_session() -> dict[str, Any]:
     # steps: one dict per search or outfit (query, hits, gallery or outfit, status, reply);
     # selected: the Hit last clicked; anchor: the catalog item last put into the photo box with
-    # "Use as reference".
-    return {"steps": [], "selected": None, "anchor": None}
+    # "Use as reference"; profile: the taste profile id (from the browser, or made on first
+    # feedback); quiz: the quiz round on show (None: no quiz) and its items.
+    return {"steps": [], "selected": None, "anchor": None, "profile": None, "quiz": None, "quiz_hits": []}
 
 
 # ---------------------------------------------------------------- formatting
@@ -248,15 +261,16 @@ def _same_picture(image: Image.Image, path: str) -> bool:
 
 
 def search(engine, image, text, mode, weight, k, gender, article_type, colour, season, usage,
-           type_is, gender_is, colour_is, pattern_is, session, progress=gr.Progress()):
+           type_is, gender_is, colour_is, pattern_is, personal, session, progress=gr.Progress()):
     """Run one search and record it as a step of the session."""
     text = (text or "").strip()
     filters, corrections = _filters_and_corrections(gender, article_type, colour, season, usage,
                                                     type_is, gender_is, colour_is, pattern_is)
     progress(0.1, desc="Searching the catalog…")
+    profile = session.get("profile") if personal is not False else None
     results = _engine_call(lambda: engine.search(
         image=image, text=text or None, k=k, mode=mode or "auto", weight=weight,
-        filters=filters or None, corrections=corrections or None))
+        filters=filters or None, corrections=corrections or None, profile=profile))
     for note in getattr(results, "notes", []) or []:
         gr.Warning(note)
     anchor = session.get("anchor")
@@ -305,8 +319,9 @@ def _outfit_step(outfit, session, text: str, image=None, source: str = "") -> tu
 
 
 def complete(engine, image, text, mode, weight, k, gender, article_type, colour, season, usage,
-             type_is, gender_is, colour_is, pattern_is, session):
-    """An outfit for the photo and/or words (mode and weight are search settings, unused here)."""
+             type_is, gender_is, colour_is, pattern_is, personal, session):
+    """An outfit for the photo and/or words (mode, weight and personal are search settings,
+    unused here)."""
     text = (text or "").strip()
     filters, corrections = _filters_and_corrections(gender, article_type, colour, season, usage,
                                                     type_is, gender_is, colour_is, pattern_is)
@@ -395,6 +410,84 @@ def select_item(index, session):
                        print_exception=False)
     hit = hits[index]
     return hit.item["path"], details_markdown(hit, index), {**session, "selected": hit}
+
+
+def taste_markdown(summary: dict | None) -> str:
+    if not summary or not (summary.get("likes") or summary.get("passes")):
+        return TASTE_EMPTY
+    learned = [f"{label} {', '.join(summary[key])}" for key, label in
+               (("colours", "colours"), ("types", "types"), ("usages", "usage"), ("seasons", "season"))
+               if summary.get(key)]
+    likes, passes = summary["likes"], summary["passes"]
+    counts = f"{likes} like{'s' * (likes != 1)}, {passes} pass{'es' * (passes != 1)}"
+    return (f"**Your taste** ({counts})  \n"
+            + (" · ".join(learned) or "_nothing clear yet_"))
+
+
+def load_profile(stored, session):
+    """On page load: the browser's profile id (a new one on the first visit)."""
+    profile = stored if isinstance(stored, str) and stored else new_profile_id()
+    return {**session, "profile": profile}, profile
+
+
+def _rate(engine, hit, liked: bool, session):
+    profile = session.get("profile") or new_profile_id()
+    summary = _engine_call(lambda: engine.feedback(profile, hit.item_id, liked))
+    gr.Info(f"{'Liked' if liked else 'Passed'} “{item_name(hit.item)}”"
+            + ("" if liked else ": it is left out of your results for a week"))
+    return taste_markdown(summary), {**session, "profile": profile}
+
+
+def rate_selected(engine, liked: bool, session):
+    """Like or pass the product on show in the Selected product panel."""
+    if session.get("selected") is None:
+        raise gr.Error("First click a product, then like or pass it.", print_exception=False)
+    return _rate(engine, session["selected"], liked, session)
+
+
+def rate_position(engine, liked: bool, index, session):
+    """Like or pass result `index` of the latest step (as /select counts)."""
+    _, _, session = select_item(index, session)
+    return _rate(engine, session["selected"], liked, session)
+
+
+def profile_info(engine, session) -> dict:
+    profile = session.get("profile")
+    return {"profile": profile, **(engine.taste(profile) if profile else {"likes": 0, "passes": 0})}
+
+
+def forget(engine, session):
+    """Delete the profile's feedback; a new, empty profile takes its place."""
+    if session.get("profile"):
+        engine.forget(session["profile"])
+    gr.Info("Your likes and passes were deleted; results no longer follow them.")
+    profile = new_profile_id()
+    return TASTE_EMPTY, {**session, "profile": profile}, profile
+
+
+def quiz(engine, picks, session):
+    """Like the picked items of the round on show, then show the next round (or finish)."""
+    profile = session.get("profile") or new_profile_id()
+    shown, round_ = session.get("quiz_hits") or [], session.get("quiz")
+    for pick in picks or []:
+        try:
+            hit = shown[int(pick)]
+        except (TypeError, ValueError, IndexError):
+            raise gr.Error("Pick looks by their numbers in the round on show.", print_exception=False) from None
+        _engine_call(lambda: engine.feedback(profile, hit.item_id, True, source="quiz"))
+    round_ = 0 if round_ is None else round_ + 1
+    session = {**session, "profile": profile}
+    if round_ >= len(QUIZ_ROUNDS):
+        done = taste_markdown(engine.taste(profile))
+        return ([], gr.update(choices=[], value=[], visible=False), "_Quiz done: thank you!_", done,
+                {**session, "quiz": None, "quiz_hits": []})
+    hits = _engine_call(lambda: engine.quiz(round_))
+    choices = [(f"{n + 1}. {_value(h.item, 'baseColour')} {_value(h.item, 'articleType')}", str(n))
+               for n, h in enumerate(hits)]
+    return ([(h.item["path"], f"{n + 1}. {item_name(h.item)}") for n, h in enumerate(hits)],
+            gr.update(choices=choices, value=[], visible=True),
+            f"**Round {round_ + 1} of {len(QUIZ_ROUNDS)}**: tick the looks you like, then **Next**.",
+            gr.skip(), {**session, "quiz": round_, "quiz_hits": hits})
 
 
 def use_as_reference(session):
@@ -516,14 +609,30 @@ def build_demo(engine) -> gr.Blocks:
                                 refine_btn = gr.Button("Use as new reference", size="sm")
                                 complete_item_btn = gr.Button("Complete the look with this", size="sm",
                                                               elem_id="complete-item")
+                            with gr.Row():
+                                like_btn = gr.Button("👍 Like", size="sm", elem_id="like")
+                                pass_btn = gr.Button("👎 Pass", size="sm", elem_id="pass")
             with gr.Column(scale=4, min_width=280):
                 gr.Markdown("### Stylist")
                 reply_md = gr.Markdown(REPLY_EMPTY, label="reply", elem_id="reply", max_height=560)
                 with gr.Accordion("Steps", open=True):
                     history = gr.Markdown(HISTORY_EMPTY, label="history", elem_id="history")
                     undo_btn = gr.Button("Undo last step", size="sm")
+                with gr.Accordion("Your taste", open=True, elem_id="taste"):
+                    taste_md = gr.Markdown(TASTE_EMPTY, elem_id="taste-summary")
+                    personal = gr.Checkbox(True, label="Personalise my results", elem_id="personal")
+                    with gr.Row():
+                        quiz_btn = gr.Button("Take the style quiz", size="sm", elem_id="quiz-start")
+                        forget_btn = gr.Button("Forget me", size="sm", variant="stop", elem_id="forget")
+                    quiz_msg = gr.Markdown()
+                    quiz_gallery = gr.Gallery(show_label=False, columns=2, height=420, object_fit="contain",
+                                              allow_preview=False, interactive=False, elem_id="quiz")
+                    quiz_picks = gr.CheckboxGroup([], label="Looks you like", visible=False, elem_id="quiz-picks")
+                    with gr.Row():
+                        quiz_next = gr.Button("Next", size="sm", elem_id="quiz-next")
+                        quiz_skip = gr.Button("Skip the quiz", size="sm", elem_id="quiz-skip")
 
-        search_inputs = [image, text, mode, weight, k, *filters, *corrections, session]
+        search_inputs = [image, text, mode, weight, k, *filters, *corrections, personal, session]
         run_search = functools.partial(search, engine)
         reading_json = gr.JSON(visible=False)
 
@@ -578,6 +687,28 @@ def build_demo(engine) -> gr.Blocks:
             .then(select_item, [picked, session], [chosen, details, session], api_name="select",
                   show_progress="hidden")
         refine_btn.click(use_as_reference, session, [image, text, session], api_name="refine")
+        # Taste: the profile id lives in the browser; likes, passes and the quiz teach it.
+        browser_profile = gr.BrowserState("", storage_key="fashion_rag_profile")
+        demo.load(load_profile, [browser_profile, session], [session, browser_profile], api_visibility="private") \
+            .then(lambda s: taste_markdown(engine.taste(s["profile"])), session, taste_md, api_visibility="private")
+        for button, liked in ((like_btn, True), (pass_btn, False)):
+            button.click(functools.partial(rate_selected, engine, liked), session, [taste_md, session],
+                         api_visibility="private")
+            gr.Button(visible=False).click(functools.partial(rate_position, engine, liked), [picked, session],
+                                           [taste_md, session], api_name="like" if liked else "pass")
+        gr.Button(visible=False).click(functools.partial(profile_info, engine), session, gr.JSON(visible=False),
+                                       api_name="profile")
+        forget_btn.click(functools.partial(forget, engine), session, [taste_md, session, browser_profile],
+                         api_name="forget")
+        quiz_outputs = [quiz_gallery, quiz_picks, quiz_msg, taste_md, session]
+        run_quiz = functools.partial(quiz, engine)
+        quiz_btn.click(lambda s: {**s, "quiz": None, "quiz_hits": []}, session, session, api_visibility="private") \
+            .then(run_quiz, [gr.State([]), session], quiz_outputs, api_visibility="private")
+        quiz_next.click(run_quiz, [quiz_picks, session], quiz_outputs, api_name="quiz")
+        quiz_skip.click(lambda s: ([], gr.update(choices=[], value=[], visible=False), "_Quiz skipped._",
+                                   {**s, "quiz": None, "quiz_hits": []}),
+                        session, [quiz_gallery, quiz_picks, quiz_msg, session], api_visibility="private")
+
         undo_btn.click(undo, session, [image, text, gallery, status, reply_md, history, chosen,
                                        details, *board_outputs, views, session], api_name="undo")
     demo.queue(default_concurrency_limit=2, max_size=64)

@@ -107,3 +107,30 @@ def test_build_an_outfit_and_swap_a_piece(app_url, browser, monkeypatch):
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(OUTFIT_SHOT))  # the README's outfit picture is a reviewed copy
     assert OUTFIT_SHOT.stat().st_size > 10_000
+
+
+TASTE_SHOT = SCREENSHOT.parent / "taste.png"
+
+
+def test_like_a_product_and_start_the_quiz(app_url, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    browser.get(app_url)
+    box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "textarea"))
+    box.send_keys("blue shirts for men\n")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gallery button.thumbnail-item")) >= 4)
+    browser.find_elements(By.CSS_SELECTOR, "#gallery button.thumbnail-item")[0].click()
+    wait.until(lambda d: "Why it matched" in d.find_element(By.ID, "details").text)
+    browser.find_element(By.ID, "like").click()
+    wait.until(lambda d: "1 like," in d.find_element(By.ID, "taste-summary").text)
+    assert browser.execute_script("return window.localStorage.getItem('fashion_rag_profile')")
+    browser.refresh()  # a returning shopper is recognised by the id kept in the browser
+    wait.until(lambda d: "1 like," in d.find_element(By.ID, "taste-summary").text)
+
+    browser.find_element(By.ID, "quiz-start").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#quiz img")) == 8)
+    assert "Round 1 of 3" in browser.find_element(By.ID, "taste").text
+    assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body.error")
+    browser.save_screenshot(str(TASTE_SHOT))

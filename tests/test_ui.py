@@ -316,3 +316,38 @@ def test_undo_brings_back_an_outfit(client, no_llm):
     text, restored_status, labels = values[1], values[3], values[9:15]
     assert text == "what goes with my black jeans?" and restored_status == status
     assert [label.split("**")[1] for label in labels if label] == [s["role"].capitalize() for s in outfit["slots"]]
+
+
+# ---------------------------------------------------------------- taste
+
+
+def test_like_pass_profile_and_forget(client):
+    captions, _, _ = search(client, text="casual shirts for men", k=8)
+    liked = client.predict(0, api_name="/like")
+    assert "1 like, 0 passes" in liked
+    client.predict(1, api_name="/pass")
+    client.predict(2, api_name="/like")
+    profile = client.predict(api_name="/profile")
+    assert profile["likes"] == 2 and profile["passes"] == 1 and len(profile["profile"]) == 32
+    assert profile["types"] == ["Shirts"]
+    again, _, _ = search(client, text="casual shirts for men", k=8)
+    assert captions[1] not in again  # the passed shirt is left out
+    client.predict(api_name="/forget")
+    fresh = client.predict(api_name="/profile")
+    assert fresh["likes"] == 0 and fresh["profile"] != profile["profile"]
+
+
+def test_the_style_quiz_seeds_the_profile(client):
+    first = client.predict([], api_name="/quiz")
+    gallery, _, message = first[0], first[1], first[2]
+    assert len(gallery) == 8 and "Round 1 of 3" in message
+    second = client.predict(["0", "2"], api_name="/quiz")
+    assert "Round 2 of 3" in second[2] and second[0] != gallery
+    assert client.predict(api_name="/profile")["likes"] == 2
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(["42"], api_name="/quiz")
+
+
+def test_feedback_needs_a_result(client):
+    with pytest.raises(AppError, match="Pick one of the products"):
+        client.predict(0, api_name="/like")
