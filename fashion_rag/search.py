@@ -41,7 +41,7 @@ AUTO_IMAGE = ("guided", "image")
 AUTO_TEXT = "concat"
 MIN_POOL = 2000  # candidates searched before the guard filters; the whole catalog when it is this small
 MAX_K = 100
-POOL = 200  # candidates a profile re-ranks (beyond k)
+POOL = 1000  # candidates (matching the query) a profile re-ranks, beyond k
 
 
 class Results(list):
@@ -173,7 +173,8 @@ class Engine:
         for hit in hits:
             hit.why = self._why(hit, image_vec, text_vec, query_text, the_plan) + constraints.reasons(hit.item)
         if person is not None:
-            hits = personalise(hits, k, person, self._vector_of, crowd_scores(person.id, self.profiles.histories()),
+            vectors = self.index.vectors[[self._row_of[h.item_id] for h in hits]]
+            hits = personalise(hits, k, person, vectors, crowd_scores(person.id, self.profiles.histories()),
                                time.time())
             self.profiles.add_shown(person.id, [h.item_id for h in hits])
         applied = constraints.describe() + (the_plan.describe() if the_plan else [])

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import random
 import zlib
-from collections.abc import Callable
 
 import numpy as np
 
@@ -82,22 +81,22 @@ def _affinity(profile: Profile, item: dict) -> tuple[float, list[str]]:
     return (sum(values) / len(values) if values else 0.0), liked
 
 
-def personalise(hits: list[Hit], k: int, profile: Profile, vector_of: Callable[[int], np.ndarray],
+def personalise(hits: list[Hit], k: int, profile: Profile, vectors: np.ndarray,
                 crowd: dict[int, float], now: float) -> list[Hit]:
-    """The k hits to show, re-ranked for the profile, with exploration slots at the end."""
+    """The k hits to show, re-ranked for the profile, with exploration slots at the end.
+    `vectors` holds the hits' item vectors, row for row."""
     w_taste, w_crowd = weights(profile.feedback)
     seen = set().union(*profile.recent) if profile.recent else set()
-    norm = float(np.linalg.norm(profile.vector)) if profile.vector is not None else 0.0
+    cosine = np.zeros(len(hits), np.float32)
+    if profile.vector is not None and len(hits) and float(np.linalg.norm(profile.vector)) > 0:
+        cosine = vectors @ profile.vector / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(profile.vector) + 1e-9)
     kept = []
-    for hit in hits:
+    for hit, similarity in zip(hits, cosine):
         times, at = profile.passed.get(hit.item_id, (0, 0.0))
         if times >= 2 or (times and now - at < PASS_WINDOW):
             continue
-        taste, liked = 0.0, []
-        if norm > 0:
-            vector = vector_of(hit.item_id)
-            affinity, liked = _affinity(profile, hit.item)
-            taste = 0.5 * float(vector @ profile.vector) / (norm * float(np.linalg.norm(vector)) or 1.0) + 0.5 * affinity
+        affinity, liked = _affinity(profile, hit.item) if profile.vector is not None else (0.0, [])
+        taste = 0.5 * float(similarity) + 0.5 * affinity
         moved_by_taste, moved_by_crowd = w_taste * taste, w_crowd * crowd.get(hit.item_id, 0.0)
         hit.score += moved_by_taste + moved_by_crowd - (SEEN if hit.item_id in seen else 0.0)
         if moved_by_taste > SIGNAL:
