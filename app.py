@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     from fashion_rag import ui
-    from fashion_rag import llm
+    from fashion_rag.reply import llm
 
     password = os.environ.get("FASHION_RAG_PASSWORD", "")
     auth = (os.environ.get("FASHION_RAG_USER") or "shopper", password) if password else None

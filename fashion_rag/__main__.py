@@ -7,9 +7,9 @@ import argparse
 import json
 import sys
 
-from . import settings
-from .errors import FashionRagError
-from .fusion import MODES
+from fashion_rag import settings
+from fashion_rag.encoding.fusion import MODES
+from fashion_rag.errors import FashionRagError
 
 
 def main(argv=None) -> int:
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
-            from .prepare import prepare as run_prepare
+            from fashion_rag.prepare import prepare as run_prepare
             print(json.dumps(run_prepare(args.index) or {"status": "everything already in place"}))
             return 0
         return _complete(args) if args.command == "complete" else _search(args)
@@ -61,7 +61,7 @@ def _filters(specs: list[str]) -> dict[str, list[str]]:
 
 
 def _complete(args) -> int:
-    from .search import load_engine
+    from fashion_rag.retrieval.search import load_engine
     outfit = load_engine(args.index).complete(image=args.image, text=args.text, k=args.k, item_id=args.item,
                                               filters=_filters(args.filter) or None, planner=args.planner)
     if args.json:
@@ -83,7 +83,7 @@ def _complete(args) -> int:
 
 
 def _search(args) -> int:
-    from .search import load_engine
+    from fashion_rag.retrieval.search import load_engine
     engine = load_engine(args.index)
     results = engine.search(image=args.image, text=args.text, k=args.k, mode=args.mode, weight=args.weight,
                             filters=_filters(args.filter) or None, guard=not args.no_guard)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import settings
-from .catalog import fingerprint, load_catalog
-from .encoder import load_encoder
-from .errors import IndexMissingError
-from .fusion import GatedComposer
-from .index import build_index, load_index
-from .reader import PhotoReader
+from fashion_rag import settings
+from fashion_rag.data.catalog import fingerprint, load_catalog
+from fashion_rag.encoding.encoder import load_encoder
+from fashion_rag.encoding.fusion import GatedComposer
+from fashion_rag.encoding.reader import PhotoReader
+from fashion_rag.errors import IndexMissingError
+from fashion_rag.retrieval.index import build_index, load_index
 
 
 def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None = None,
@@ -25,7 +25,7 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
     model = model or settings.MODEL
     done = {}
     if model == settings.MODEL and not Path(model).exists():
-        from .train_encoder import main as train_encoder
+        from fashion_rag.encoding.train_encoder import main as train_encoder
         print(f"No encoder at {model}: training one (about 15-20 minutes on 2 CPU cores, once).")
         train_encoder(["--out", model])
         done["encoder"] = "trained"
@@ -43,12 +43,12 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
         done["index"] = "built"
     composer_dir = settings.COMPOSER_DIR
     if GatedComposer.load(composer_dir, encoder.weights_hash) is None:
-        from .train_composer import main as train_composer
+        from fashion_rag.encoding.train_composer import main as train_composer
         print("Training the gated composer for photo + text queries (about a minute) ...")
         train_composer(["--index", str(index_dir), "--out", str(composer_dir)])
         done["composer"] = "trained"
     if PhotoReader.load(settings.READER_DIR, encoder.weights_hash) is None:
-        from .train_reader import main as train_reader
+        from fashion_rag.encoding.train_reader import main as train_reader
         print("Training the photo reader (type, gender, colour, pattern; about a minute) ...")
         train_reader(["--index", str(index_dir), "--out", str(settings.READER_DIR)])
         done["reader"] = "trained"

@@ -35,12 +35,12 @@ import numpy as np
 from PIL import Image
 
 from fashion_rag import settings
-from fashion_rag.catalog import MISSING
+from fashion_rag.data.catalog import MISSING
+from fashion_rag.data.images import load_image
 from fashion_rag.errors import FashionRagError
-from fashion_rag.images import load_image
-from fashion_rag.profiles import new_profile_id
-from fashion_rag.quiz import QUIZ_ROUNDS
-from fashion_rag.stylist import stream_outfit_reply, stream_reply
+from fashion_rag.reply.stylist import stream_outfit_reply, stream_reply
+from fashion_rag.taste.profiles import new_profile_id
+from fashion_rag.taste.quiz import QUIZ_ROUNDS
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Why: the product has latency and throughput targets (photo + text search p50 < 100 ms, index
 build >= 50 images/s, approximate search over 1M vectors p50 < 10 ms at recall@10 >= 0.95), and
-the choice between flat, HNSW and IVF-PQ (fashion_rag.index.make_faiss) is a speed/recall
+the choice between flat, HNSW and IVF-PQ (fashion_rag.retrieval.index.make_faiss) is a speed/recall
 trade-off that only measurements at the target scale settle. Timings are the median and p95 of
 repeated runs after discarded warm-up runs; variants (torch thread counts, FAISS search settings)
 are compared within one run, back to back, so a busy machine slows them alike. Torch threads are
@@ -42,12 +42,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fashion_rag import settings  # noqa: E402
-from fashion_rag.catalog import caption, load_catalog  # noqa: E402
-from fashion_rag.encoder import Encoder  # noqa: E402
-from fashion_rag.fusion import query_vector  # noqa: E402
-from fashion_rag.index import build_index, make_faiss  # noqa: E402
-from fashion_rag.photos import load_photos  # noqa: E402
-from fashion_rag.search import Engine, load_engine  # noqa: E402
+from fashion_rag.data.catalog import caption, load_catalog  # noqa: E402
+from fashion_rag.data.photos import load_photos  # noqa: E402
+from fashion_rag.encoding.encoder import Encoder  # noqa: E402
+from fashion_rag.encoding.fusion import query_vector  # noqa: E402
+from fashion_rag.retrieval.index import build_index, make_faiss  # noqa: E402
+from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
 
 K = 10
 E2E_TARGET_MS, BUILD_TARGET_IPS, ANN_TARGET_MS, ANN_TARGET_RECALL = 100.0, 50.0, 10.0, 0.95

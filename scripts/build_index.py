@@ -7,9 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fashion_rag import settings  # noqa: E402
-from fashion_rag.encoder import load_encoder  # noqa: E402
+from fashion_rag.encoding.encoder import load_encoder  # noqa: E402
 from fashion_rag.errors import FashionRagError  # noqa: E402
-from fashion_rag.index import INDEX_TYPES, build_index  # noqa: E402
+from fashion_rag.retrieval.index import INDEX_TYPES, build_index  # noqa: E402
 
 
 def main() -> None:

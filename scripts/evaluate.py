@@ -39,18 +39,20 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fashion_rag import settings, tweak  # noqa: E402
-from fashion_rag.catalog import caption, load_catalog, type_group  # noqa: E402
-from fashion_rag.encoder import load_encoder  # noqa: E402
-from fashion_rag.index import build_index  # noqa: E402
-from fashion_rag.model import mean_pool  # noqa: E402
-from fashion_rag.photos import load_photos  # noqa: E402
-from fashion_rag.reader import pattern_of  # noqa: E402
-from fashion_rag.search import Engine, load_engine  # noqa: E402
-from fashion_rag.train_encoder import minilm_path  # noqa: E402
-from fashion_rag.train_reader import hand_labelled  # noqa: E402
 import taste_eval  # noqa: E402
 from outfit_eval import outfit_rows, print_rows, report  # noqa: E402
+
+from fashion_rag import settings
+from fashion_rag.data.catalog import caption, load_catalog, type_group  # noqa: E402
+from fashion_rag.data.photos import load_photos  # noqa: E402
+from fashion_rag.encoding.encoder import load_encoder  # noqa: E402
+from fashion_rag.encoding.model import mean_pool  # noqa: E402
+from fashion_rag.encoding.reader import pattern_of  # noqa: E402
+from fashion_rag.encoding.train_encoder import minilm_path  # noqa: E402
+from fashion_rag.encoding.train_reader import hand_labelled  # noqa: E402
+from fashion_rag.retrieval import tweak  # noqa: E402
+from fashion_rag.retrieval.index import build_index  # noqa: E402
+from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
 
 K = 10
 PERSON = {"Men": "a man", "Women": "a woman", "Boys": "a boy", "Girls": "a girl", "Unisex": "anyone"}

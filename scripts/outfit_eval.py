@@ -9,7 +9,7 @@ Per planner, over the requests of one split:
   black", "no stripes", the gender) / such checks;
 - gender consistency: outfits whose pieces are for one gender (unisex fits any), the asked one;
 - usage consistency and colour harmony: outfits that break no usage / colour rule of
-  fashion_rag.outfit's table (colour counted with what the shopper has, as the planner saw it);
+  fashion_rag.outfits.outfit's table (colour counted with what the shopper has, as the planner saw it);
 - latency: engine.complete, median over `repeats` runs of every request.
 """
 from __future__ import annotations
@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fashion_rag import llm, settings  # noqa: E402
-from fashion_rag.outfit import clashes  # noqa: E402
-from fashion_rag.planner import BLOCKS, ROLE_OF  # noqa: E402
-from fashion_rag.search import Engine, load_engine  # noqa: E402
+from fashion_rag import settings
+from fashion_rag.outfits.outfit import clashes  # noqa: E402
+from fashion_rag.outfits.planner import BLOCKS, ROLE_OF  # noqa: E402
+from fashion_rag.reply import llm  # noqa: E402
+from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
 
 REQUESTS = Path(__file__).resolve().parent / "outfit_requests.json"
 TARGETS = {"slot coverage": 0.95, "context leakage": 0.0, "attribute satisfaction": 0.95,

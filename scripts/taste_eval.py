@@ -12,7 +12,7 @@ profile, then like the results that match their taste and pass the rest. Printed
 "without" searches with no profile (the same list every round). "crowd" compares, for a shopper
 with one round of feedback, round-2 P@10 with and without the collaborative signal, after ten
 shoppers of the same taste went through all five rounds. The dev split (queries and tastes)
-chose fashion_rag.taste's weights; test is only reported.
+chose fashion_rag.taste.ranking's weights; test is only reported.
 """
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fashion_rag import settings, taste  # noqa: E402
-from fashion_rag.catalog import type_group  # noqa: E402
-from fashion_rag.outfit import family  # noqa: E402
-from fashion_rag.search import Engine, load_engine  # noqa: E402
+from fashion_rag import settings
+from fashion_rag.data.catalog import type_group  # noqa: E402
+from fashion_rag.outfits.outfit import family  # noqa: E402
+from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
+from fashion_rag.taste import ranking as taste  # noqa: E402
 
 ROUNDS, K = 5, 10
 TASTES = {

@@ -13,7 +13,7 @@ Fixtures (all generic, usable by any test module):
 - small_index      folder of a flat FAISS index built from small_catalog with tiny_encoder
 - small_composer   folder of a gated composer trained (1 epoch) on small_index
 - small_reader     folder of a photo reader trained (a few epochs, catalog rows only) on small_index
-- engine           fashion_rag.search.Engine over small_index with small_composer (gated available)
+- engine           fashion_rag.retrieval.search.Engine over small_index with small_composer (gated available)
 - read_engine      the same with small_reader too (guided available, auto uses it for photos)
 - tiny_clip_dir    folder of a tiny random-weight transformers.CLIPModel with the MiniLM tokenizer and
                    a 32 px CLIPImageProcessor: a stand-in for a local CLIP checkpoint
@@ -36,7 +36,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from fashion_rag import settings  # noqa: E402
-from fashion_rag.catalog import COLUMNS, load_catalog  # noqa: E402
+from fashion_rag.data.catalog import COLUMNS, load_catalog  # noqa: E402
 
 # Article types of the small catalog: clothes, shoes and accessories, so type filters mean something.
 SMALL_TYPES = ["Tshirts", "Shirts", "Casual Shoes", "Dresses", "Tops", "Sandals", "Jeans", "Heels",
@@ -114,7 +114,7 @@ def small_catalog(tmp_path_factory) -> SmallCatalog:
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     """The project's own encoder, really trained, but on 150 items for one epoch (~30 s)."""
-    from fashion_rag.train_encoder import main as train_encoder
+    from fashion_rag.encoding.train_encoder import main as train_encoder
     out = tmp_path_factory.mktemp("tiny_encoder") / "encoder"
     return Path(train_encoder(["--limit", "150", "--epochs", "1", "--batch-size", "64", "--out", str(out),
                                "--no-user-photos"]))
@@ -123,8 +123,8 @@ def tiny_encoder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_index(small_catalog, tiny_encoder, tmp_path_factory) -> Path:
     """A flat FAISS index over small_catalog, encoded with tiny_encoder."""
-    from fashion_rag.encoder import load_encoder
-    from fashion_rag.index import build_index
+    from fashion_rag.encoding.encoder import load_encoder
+    from fashion_rag.retrieval.index import build_index
     out = tmp_path_factory.mktemp("small_index") / "index"
     build_index(small_catalog.csv, load_encoder(tiny_encoder), out, progress=False)
     return out
@@ -133,7 +133,7 @@ def small_index(small_catalog, tiny_encoder, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_composer(small_index, tmp_path_factory) -> Path:
     """A gated composer trained for one epoch on small_index's vectors."""
-    from fashion_rag.train_composer import main as train_composer
+    from fashion_rag.encoding.train_composer import main as train_composer
     out = tmp_path_factory.mktemp("small_composer") / "composer"
     return Path(train_composer(["--index", str(small_index), "--out", str(out), "--epochs", "1"]))
 
@@ -141,7 +141,7 @@ def small_composer(small_index, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_reader(small_index, tmp_path_factory) -> Path:
     """A photo reader trained for a few epochs on small_index's items (no user photos)."""
-    from fashion_rag.train_reader import main as train_reader
+    from fashion_rag.encoding.train_reader import main as train_reader
     out = tmp_path_factory.mktemp("small_reader") / "reader"
     return Path(train_reader(["--index", str(small_index), "--out", str(out), "--epochs", "5",
                               "--no-user-photos"]))
@@ -150,7 +150,7 @@ def small_reader(small_index, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def read_engine(small_index, small_composer, small_reader):
     """A search engine over small_index that reads photos (guided mode available)."""
-    from fashion_rag.search import load_engine
+    from fashion_rag.retrieval.search import load_engine
     return load_engine(small_index, composer_dir=small_composer, reader_dir=small_reader)
 
 
@@ -160,7 +160,7 @@ def real_engine():
     and photo reader (prepared first if missing, as app.py does)."""
     from fashion_rag.errors import IndexMissingError, StaleIndexError
     from fashion_rag.prepare import prepare
-    from fashion_rag.search import load_engine
+    from fashion_rag.retrieval.search import load_engine
     try:
         engine = load_engine(settings.INDEX_DIR)
     except (IndexMissingError, StaleIndexError):
@@ -174,7 +174,7 @@ def real_engine():
 @pytest.fixture(scope="session")
 def engine(small_index, small_composer):
     """A search engine over small_index; gated mode works (small_composer)."""
-    from fashion_rag.search import load_engine
+    from fashion_rag.retrieval.search import load_engine
     return load_engine(small_index, composer_dir=small_composer, reader_dir=small_index / "no-reader")
 
 

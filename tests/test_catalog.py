@@ -5,8 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from fashion_rag.catalog import (ATTRIBUTES, COLUMNS, attribute_values, caption, caption_variants,
-                                 fingerprint, load_catalog)
+from fashion_rag.data.catalog import (
+    ATTRIBUTES,
+    COLUMNS,
+    attribute_values,
+    caption,
+    caption_variants,
+    fingerprint,
+    load_catalog,
+)
 
 HEADER = ",".join(COLUMNS)
 

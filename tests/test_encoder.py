@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_tiny_clip
 from PIL import Image
 
-from conftest import make_tiny_clip
-from fashion_rag.encoder import load_encoder
+from fashion_rag.encoding.encoder import load_encoder
 from fashion_rag.errors import ModelLoadError
 
 TEXTS = ["red dress for women", "men's black leather belt", "a", "blue denim jeans, casual wear " * 6]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fashion_rag.fusion import MODES, GatedComposer, query_vector
+from fashion_rag.encoding.fusion import MODES, GatedComposer, query_vector
 
 DIM = 32
 

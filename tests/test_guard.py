@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from fashion_rag.catalog import attribute_values, load_catalog
-from fashion_rag.guard import MAX_CHARS, Constraints, Guard
+from fashion_rag.data.catalog import attribute_values, load_catalog
+from fashion_rag.retrieval.guard import MAX_CHARS, Constraints, Guard
 
 SHOES = {"Casual Shoes"}
 

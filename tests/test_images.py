@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fashion_rag.data.images import MAX_SIDE, load_image
 from fashion_rag.errors import InputError
-from fashion_rag.images import MAX_SIDE, load_image
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_rag.catalog import fingerprint, load_catalog
+from fashion_rag.data.catalog import fingerprint, load_catalog
 from fashion_rag.errors import FashionRagError, IndexMissingError, StaleIndexError
-from fashion_rag.index import FILES, build_index, load_index
-from fashion_rag.search import load_engine
+from fashion_rag.retrieval.index import FILES, build_index, load_index
+from fashion_rag.retrieval.search import load_engine
 
 
 def copy_index(src: Path, dst: Path) -> Path:

@@ -7,11 +7,17 @@ import pytest
 from PIL import Image
 
 from fashion_rag import settings
-from fashion_rag.catalog import type_group
+from fashion_rag.data.catalog import type_group
+from fashion_rag.data.images import load_image
+from fashion_rag.data.photos import load_photos
+from fashion_rag.encoding.reader import (
+    ATTRIBUTES,
+    PhotoReader,
+    garment_mask,
+    pattern_of,
+    pixel_features,
+)
 from fashion_rag.errors import InputError
-from fashion_rag.images import load_image
-from fashion_rag.photos import load_photos
-from fashion_rag.reader import ATTRIBUTES, PhotoReader, garment_mask, pattern_of, pixel_features
 
 LABELS = ["dress", "shoes", "pants", "t-shirt", "shorts", "skirt", "hat", "shirt"]
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from fashion_rag.errors import InputError
-from fashion_rag.search import Engine
+from fashion_rag.retrieval.search import Engine
 
 NEUTRAL = "something lighter for the weekend"  # names no catalog attribute
 

@@ -8,9 +8,10 @@ import time
 import pytest
 from openai_stub import OpenAIStub
 
-from fashion_rag import llm, settings, stylist
-from fashion_rag.catalog import load_catalog
-from fashion_rag.hits import Hit
+from fashion_rag import settings
+from fashion_rag.data.catalog import load_catalog
+from fashion_rag.reply import llm, stylist
+from fashion_rag.retrieval.hits import Hit
 
 KEY = "sk-test-7f3a9c-secret"
 # A men's shirt, trousers, casual shoes, a belt, then a women's T-shirt.
@@ -221,8 +222,8 @@ def test_fallback_without_an_outfit_says_so(hits):
 @pytest.fixture
 def outfit(hits):
     """The men's shirt, trousers and shoes as a three-slot outfit around the shopper's navy blazer."""
-    from fashion_rag.outfit import Outfit, Slot
-    from fashion_rag.planner import Piece
+    from fashion_rag.outfits.outfit import Outfit, Slot
+    from fashion_rag.outfits.planner import Piece
     slots = [Slot(role, [hit, hits[4]], f"{role} reason") for role, hit in zip(("top", "bottom", "shoes"), hits)]
     return Outfit(slots, "rules", context=[Piece("outerwear", ["Jackets"], ["Navy Blue"], words="navy blazer")])
 

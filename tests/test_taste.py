@@ -7,13 +7,13 @@ import threading
 import numpy as np
 import pytest
 
-from fashion_rag import profiles as profiles_module
-from fashion_rag import taste
-from fashion_rag.catalog import type_group
+from fashion_rag.data.catalog import type_group
 from fashion_rag.errors import InputError
-from fashion_rag.outfit import family
-from fashion_rag.profiles import EMA, ProfileStore
-from fashion_rag.search import Engine
+from fashion_rag.outfits.outfit import family
+from fashion_rag.retrieval.search import Engine
+from fashion_rag.taste import profiles as profiles_module
+from fashion_rag.taste import ranking as taste
+from fashion_rag.taste.profiles import EMA, ProfileStore
 
 SHOPPER = "shopper-0001"
 
@@ -97,8 +97,8 @@ def test_items_shown_lately_are_pushed_down(fresh, monkeypatch):
 
 
 def test_the_quiz_is_diverse_and_seeds_the_profile(fresh):
-    from fashion_rag.quiz import QUIZ_ROUNDS
-    from fashion_rag.planner import ROLE_TYPES
+    from fashion_rag.outfits.planner import ROLE_TYPES
+    from fashion_rag.taste.quiz import QUIZ_ROUNDS
     rounds = [fresh.quiz(r) for r in range(3)]
     for roles, hits in zip(QUIZ_ROUNDS, rounds):
         kinds = fresh.items[fresh.items["articleType"].isin([t for r in roles for t in ROLE_TYPES[r]])]

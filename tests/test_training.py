@@ -14,11 +14,16 @@ import pandas as pd
 import torch
 
 from fashion_rag import settings
-from fashion_rag.catalog import load_catalog
-from fashion_rag.encoder import load_encoder
-from fashion_rag.photos import load_photos
-from fashion_rag.train_encoder import (augment, contrastive_loss, main as train_encoder, positives,
-                                        training_rows)
+from fashion_rag.data.catalog import load_catalog
+from fashion_rag.data.photos import load_photos
+from fashion_rag.encoding.encoder import load_encoder
+from fashion_rag.encoding.train_encoder import (
+    augment,
+    contrastive_loss,
+    positives,
+    training_rows,
+)
+from fashion_rag.encoding.train_encoder import main as train_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +69,7 @@ def test_resume_continues_after_the_last_finished_epoch(tmp_path, capsys):
     args = ["--limit", "60", "--epochs", "2", "--batch-size", "16", "--no-user-photos", "--out", str(out)]
     # Run in a child process and kill it once epoch 2 has begun, i.e. after epoch 1's state was saved.
     child = subprocess.Popen(
-        [sys.executable, "-c", f"from fashion_rag.train_encoder import main; main({args!r})"],
+        [sys.executable, "-c", f"from fashion_rag.encoding.train_encoder import main; main({args!r})"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_MININTERVAL": "0"})
     timer = threading.Timer(240, child.kill)
@@ -120,7 +125,8 @@ def test_augment_moves_pixels_but_keeps_colour(catalog_dir, tiny_encoder):
     assert torch.allclose(moved, solid, atol=1e-5)  # every pixel keeps its colour, not just the mean
 
     from transformers import AutoImageProcessor
-    from fashion_rag.images import load_image
+
+    from fashion_rag.data.images import load_image
     processor = AutoImageProcessor.from_pretrained(tiny_encoder)  # the training preprocessing
     photo = processor(images=[load_image(catalog_dir / "images" / "10003.jpg")] * 4,
                       return_tensors="pt")["pixel_values"]

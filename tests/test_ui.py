@@ -13,8 +13,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from fashion_rag import settings
+from fashion_rag.data.photos import load_photos
 from fashion_rag.errors import IndexMissingError, StaleIndexError
-from fashion_rag.photos import load_photos
 
 STRIPED_SHIRT, BLACK_DRESS = 10188, 10360  # catalog ids used by the page's examples too
 GENERIC_ERROR = "has not enabled verbose error reporting"  # Gradio's text for unexpected errors

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .catalog import ATTRIBUTES
-from .errors import InputError
+from fashion_rag.data.catalog import ATTRIBUTES
+from fashion_rag.errors import InputError
 
 LABELS = {"gender": "gender", "articleType": "type", "baseColour": "colour", "season": "season",
           "usage": "usage", "pattern": "pattern"}

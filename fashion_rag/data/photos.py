@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import settings
-from .catalog import UPLOAD_GROUPS
+from fashion_rag import settings
+from fashion_rag.data.catalog import UPLOAD_GROUPS
 
 DEV_SHARE = 6  # one train photo in six is kept for choosing settings
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
-from fashion_rag import llm
-from fashion_rag.catalog import ATTRIBUTES, MISSING, caption
-from fashion_rag.hits import Hit
-from fashion_rag.outfit import Outfit
+from fashion_rag.data.catalog import ATTRIBUTES, MISSING, caption
+from fashion_rag.outfits.outfit import Outfit
+from fashion_rag.reply import llm
+from fashion_rag.retrieval.hits import Hit
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from fashion_rag.errors import InputError
 
 log = logging.getLogger(__name__)
 

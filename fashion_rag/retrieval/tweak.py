@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .guard import Constraints
-from .reader import ATTRIBUTES, Reading
+from fashion_rag.encoding.reader import ATTRIBUTES, Reading
+from fashion_rag.retrieval.guard import Constraints
 
 COLUMN = {"type": "articleType", "gender": "gender", "colour": "baseColour", "pattern": "pattern"}
 TALKS_ABOUT = {  # words that change an attribute without naming a value

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .guard import LABELS
-from .hits import Hit
-from .planner import NOUN, Piece, Request, Vocabulary
+from fashion_rag.outfits.planner import NOUN, Piece, Request, Vocabulary
+from fashion_rag.retrieval.guard import LABELS
+from fashion_rag.retrieval.hits import Hit
 
 NEUTRALS = ["Black", "White", "Grey", "Grey Melange", "Charcoal", "Navy Blue", "Blue", "Beige", "Cream",
             "Off White", "Khaki", "Tan", "Brown", "Coffee Brown", "Taupe", "Nude", "Skin", "Silver",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .catalog import type_group
-from .outfit import family
-from .planner import ROLE_TYPES
+from fashion_rag.data.catalog import type_group
+from fashion_rag.outfits.outfit import family
+from fashion_rag.outfits.planner import ROLE_TYPES
 
 QUIZ_ROUNDS = (("top", "one-piece"), ("bottom", "outerwear"), ("shoes", "bag", "accessory"))
 PER_ROUND = 8

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from fashion_rag.errors import InputError
 
 MAX_PIXELS = 50_000_000  # beyond this we refuse rather than decode (decompression-bomb guard)
 MAX_SIDE = 1024  # larger images are shrunk on load: the encoder sees 64-224 px anyway

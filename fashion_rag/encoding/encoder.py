@@ -1,6 +1,6 @@
 """One interface over dual encoders: images and texts -> L2-normalised float32 vectors in one space.
 
-Loads a Hugging Face CLIP checkpoint or the project's own encoder (fashion_rag.model) the same
+Loads a Hugging Face CLIP checkpoint or the project's own encoder (fashion_rag.encoding.model) the same
 way, from a hub id or a local folder: AutoModel + AutoTokenizer + AutoImageProcessor.
 """
 from __future__ import annotations
@@ -16,10 +16,12 @@ from tqdm.auto import tqdm
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from . import model as _register_own_model  # noqa: F401  (registers fashion_dual_encoder with Auto*)
-from . import settings
-from .errors import ModelLoadError
-from .images import ImageLike, load_image
+from fashion_rag import settings
+from fashion_rag.data.images import ImageLike, load_image
+from fashion_rag.encoding import (
+    model as _register_own_model,  # noqa: F401  (registers fashion_dual_encoder with Auto*)
+)
+from fashion_rag.errors import ModelLoadError
 
 MAX_TEXT_TOKENS = 64
 

@@ -29,9 +29,9 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import llm
-from .catalog import type_group
-from .guard import JOINER, PATTERNS, Guard
+from fashion_rag.data.catalog import type_group
+from fashion_rag.reply import llm
+from fashion_rag.retrieval.guard import JOINER, PATTERNS, Guard
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import settings
-from .encoder import load_encoder
-from .errors import StaleIndexError
-from .fusion import GatedComposer
-from .index import load_index
+from fashion_rag import settings
+from fashion_rag.encoding.encoder import load_encoder
+from fashion_rag.encoding.fusion import GatedComposer
+from fashion_rag.errors import StaleIndexError
+from fashion_rag.retrieval.index import load_index
 
 TWEAKS = {  # the first wording of each is the one scripts/evaluate.py asks with
     "baseColour": ["in {v}", "same but {v}", "make it {v}", "{v} instead"],

@@ -6,7 +6,7 @@
 - concat: [(1-w) img ; w txt]            photo-photo similarity plus text-caption similarity;
                                          with no photo, [(1-w) txt ; w txt]: text against both
 - gated:  [composer(img, txt) ; 0]       a learned edit of the photo vector by the text
-- guided: as concat, with the text written from the photo reading plus the tweak (fashion_rag.tweak);
+- guided: as concat, with the text written from the photo reading plus the tweak (fashion_rag.retrieval.tweak);
           [img ; 0] when there is no text
 """
 from __future__ import annotations

@@ -18,15 +18,22 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import settings
-from .catalog import TYPE_GROUPS, type_group
-from .encoder import Encoder, load_encoder
-from .errors import StaleIndexError
-from .images import load_image
-from .index import load_index
-from .photos import load_photos
-from .reader import ATTRIBUTES, FEATURES, PhotoReader, pattern_of, pixel_features, select
-from .train_encoder import cached
+from fashion_rag import settings
+from fashion_rag.data.catalog import TYPE_GROUPS, type_group
+from fashion_rag.data.images import load_image
+from fashion_rag.data.photos import load_photos
+from fashion_rag.encoding.encoder import Encoder, load_encoder
+from fashion_rag.encoding.reader import (
+    ATTRIBUTES,
+    FEATURES,
+    PhotoReader,
+    pattern_of,
+    pixel_features,
+    select,
+)
+from fashion_rag.encoding.train_encoder import cached
+from fashion_rag.errors import StaleIndexError
+from fashion_rag.retrieval.index import load_index
 
 MIN_COLOUR_ITEMS = 25  # rarer colours are not predicted (too few examples to learn them) ...
 MIN_COLOURS = 8  # ... unless that leaves fewer colours than this (a small catalog)

@@ -1,9 +1,9 @@
 """The query side: photo and/or text -> fused query vector -> FAISS -> attribute guard -> hits.
 
 With a photo, the photo reader says what it shows, and the `guided` mode (what `auto` picks for a
-photo, with or without words) keeps that through the tweak (fashion_rag.tweak).
-`Engine.complete` answers outfit requests instead: a plan of slots (fashion_rag.planner), then
-pieces that go together (fashion_rag.outfit)."""
+photo, with or without words) keeps that through the tweak (fashion_rag.retrieval.tweak).
+`Engine.complete` answers outfit requests instead: a plan of slots (fashion_rag.outfits.planner), then
+pieces that go together (fashion_rag.outfits.outfit)."""
 from __future__ import annotations
 
 import logging
@@ -14,24 +14,31 @@ from typing import Any
 
 import numpy as np
 
-from . import settings
-from .catalog import attribute_values, fingerprint, group_types, load_catalog, type_group
-from .encoder import Encoder, load_encoder
-from .errors import InputError, StaleIndexError
-from .fusion import MODES, NEEDS, GatedComposer, query_vector
-from .guard import MAX_CHARS, Guard
-from .hits import Hit
-from .images import ImageLike, load_image
-from .index import Index, load_index
-from .outfit import MAX_ALTERNATIVES, Outfit, Outfitter
-from .planner import GROUP_ROLE, ROLE_OF, Piece, Vocabulary
-from .planner import plan as plan_outfit
-from .profiles import Profile, ProfileStore, check_id
-from .quiz import QUIZ_ROUNDS, quiz_round
-from .reader import ATTRIBUTES as READ_ATTRIBUTES, PhotoReader, Reading, pattern_of
-from . import tweak
-from .taste import crowd_scores, personalise
-from .tweak import Plan, plan, prior
+from fashion_rag import settings
+from fashion_rag.data.catalog import (
+    attribute_values,
+    fingerprint,
+    group_types,
+    load_catalog,
+    type_group,
+)
+from fashion_rag.data.images import ImageLike, load_image
+from fashion_rag.encoding.encoder import Encoder, load_encoder
+from fashion_rag.encoding.fusion import MODES, NEEDS, GatedComposer, query_vector
+from fashion_rag.encoding.reader import ATTRIBUTES as READ_ATTRIBUTES
+from fashion_rag.encoding.reader import PhotoReader, Reading, pattern_of
+from fashion_rag.errors import InputError, StaleIndexError
+from fashion_rag.outfits.outfit import MAX_ALTERNATIVES, Outfit, Outfitter
+from fashion_rag.outfits.planner import GROUP_ROLE, ROLE_OF, Piece, Vocabulary
+from fashion_rag.outfits.planner import plan as plan_outfit
+from fashion_rag.retrieval import tweak
+from fashion_rag.retrieval.guard import MAX_CHARS, Guard
+from fashion_rag.retrieval.hits import Hit
+from fashion_rag.retrieval.index import Index, load_index
+from fashion_rag.retrieval.tweak import Plan, plan, prior
+from fashion_rag.taste.profiles import Profile, ProfileStore, check_id
+from fashion_rag.taste.quiz import QUIZ_ROUNDS, quiz_round
+from fashion_rag.taste.ranking import crowd_scores, personalise
 
 log = logging.getLogger(__name__)
 # What auto picks, by scripts/evaluate.py: with a photo, the reading-guided mode (it needs a trained
@@ -141,7 +148,7 @@ class Engine:
                profile: str | None = None) -> Results:
         """Ranked catalog items for a photo, a text, or both (see README for the modes).
         `corrections` (attribute -> value) fix the photo reading, for the guided mode. With a
-        `profile` id, the shopper's taste re-ranks the matches (fashion_rag.taste)."""
+        `profile` id, the shopper's taste re-ranks the matches (fashion_rag.taste.ranking)."""
         k, weight = _whole(k, "k", 1, MAX_K), _number(weight, "The text weight", 0.0, 1.0)
         text, notes = _clean_text(text)
         filters = self.guard.check_filters(filters)
@@ -253,7 +260,7 @@ class Engine:
 
     def quiz(self, round_: int, gender: str = "") -> list[Hit]:
         """Round `round_` of the style quiz: items as different from each other as the catalog
-        allows (fashion_rag.quiz), for the shopper to pick the ones they like."""
+        allows (fashion_rag.taste.quiz), for the shopper to pick the ones they like."""
         if gender and gender not in self.attribute_values["gender"]:
             raise InputError(f"Unknown gender {gender!r}; choose from {', '.join(self.attribute_values['gender'])}.")
         rows = quiz_round(self.items, _whole(round_, "The quiz round", 0, len(QUIZ_ROUNDS) - 1), gender)

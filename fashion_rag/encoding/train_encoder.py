@@ -25,11 +25,21 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, BertModel, CLIPImageProcessor
 
-from . import settings
-from .catalog import TYPE_GROUPS, UPLOAD_WORDS, caption_variants, load_catalog, type_group
-from .encoder import MAX_TEXT_TOKENS
-from .model import FashionEncoderConfig, FashionEncoderModel, mean_pool
-from .photos import load_photos
+from fashion_rag import settings
+from fashion_rag.data.catalog import (
+    TYPE_GROUPS,
+    UPLOAD_WORDS,
+    caption_variants,
+    load_catalog,
+    type_group,
+)
+from fashion_rag.data.photos import load_photos
+from fashion_rag.encoding.encoder import MAX_TEXT_TOKENS
+from fashion_rag.encoding.model import (
+    FashionEncoderConfig,
+    FashionEncoderModel,
+    mean_pool,
+)
 
 CACHE_DIR = settings.ROOT / "cache"
 CLIP_MEAN, CLIP_STD = [0.4815, 0.4578, 0.4082], [0.2686, 0.2613, 0.2758]
@@ -109,7 +119,7 @@ def save_atomically(value, path: Path) -> None:
 
 
 def preprocess_all(paths: list[str], processor, batch: int = 256) -> torch.Tensor:
-    from .images import load_image
+    from fashion_rag.data.images import load_image
     out = [processor(images=[load_image(p) for p in paths[i:i + batch]], return_tensors="pt")["pixel_values"]
            for i in tqdm(range(0, len(paths), batch), desc="preparing images", unit="batch")]
     return torch.cat(out).to(torch.float16)

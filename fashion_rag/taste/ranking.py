@@ -25,8 +25,8 @@ import zlib
 
 import numpy as np
 
-from .hits import Hit
-from .profiles import Profile
+from fashion_rag.retrieval.hits import Hit
+from fashion_rag.taste.profiles import Profile
 
 TASTE, CROWD = 0.3, 0.3
 SEEN = 0.15

@@ -11,8 +11,16 @@ import math
 
 import torch
 from torch import nn
-from transformers import (AutoConfig, AutoModel, BertConfig, BertModel, PretrainedConfig,
-                          PreTrainedModel, ResNetConfig, ResNetModel)
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    BertConfig,
+    BertModel,
+    PretrainedConfig,
+    PreTrainedModel,
+    ResNetConfig,
+    ResNetModel,
+)
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 DEFAULT_VISION = dict(embedding_size=32, hidden_sizes=[48, 96, 192, 320], depths=[1, 1, 1, 1],

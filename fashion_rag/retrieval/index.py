@@ -16,10 +16,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .catalog import COLUMNS, Catalog, caption, fingerprint, load_catalog
-from .encoder import Encoder
-from .errors import FashionRagError, IndexMissingError, InputError
-from .images import load_image
+from fashion_rag.data.catalog import (
+    COLUMNS,
+    Catalog,
+    caption,
+    fingerprint,
+    load_catalog,
+)
+from fashion_rag.data.images import load_image
+from fashion_rag.encoding.encoder import Encoder
+from fashion_rag.errors import FashionRagError, IndexMissingError, InputError
 
 FORMAT = 1
 INDEX_TYPES = ("flat", "hnsw", "ivfpq")
