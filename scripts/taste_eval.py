@@ -4,7 +4,8 @@ scripts/evaluate.py; `python scripts/taste_eval.py [--split dev|test]` runs it a
 Each shopper has a taste (a colour family, a usage, or a pattern) and a neutral query (words, or
 a photo of a plain tee from the held-out items). Each round they search (k=10) with their
 profile, then like the results that match their taste and pass the rest. Printed, per variant:
-- P@10 taste at round 1 and 5: the share of the top 10 that matches the taste;
+- P@10 taste at round 1 and 5: the share of the top 10 that matches the taste; "best": the most
+  the catalog allows (taste-matching items of the query's type group, at most 10, / 10);
 - type P@10: the share of the query's own type group (query relevance must not drop);
 - ILD: intra-list diversity, mean pairwise 1 - cosine of the items' vectors in the top 10;
 - repeats: the share of a round's items that the previous round showed too;
@@ -74,6 +75,16 @@ def run_shopper(engine: Engine, profile: str | None, query: tuple[str, str], lik
     return out
 
 
+def ceiling(engine: Engine, query: tuple[str, str], likes) -> float:
+    """The best P@10 the catalog allows: items of the query's type group (and its words'
+    constraints) that match the taste, at most 10."""
+    text, group = query
+    constraints = engine.guard.parse("" if text == "PHOTO" else text)
+    matching = sum(1 for item in engine._records
+                   if type_group(item["articleType"]) == group and constraints.allows(item) and likes(item))
+    return min(K, matching) / K
+
+
 def ild(engine: Engine, ids: list[int]) -> float:
     vectors = np.stack([engine._vector_of(i) for i in ids])
     vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -85,10 +96,12 @@ def evaluate(index: Path, split: str) -> list[dict]:
         engine = load_engine(index, profiles=Path(tmp) / "profiles.sqlite3")
         photo = plain_tee(engine)
         rows = {"with": [], "without": []}
+        best = []
         n = 0
         for name, likes in TASTES[split].items():
             for query in QUERIES[split]:
                 n += 1
+                best.append(ceiling(engine, query, likes))
                 rows["with"].append(run_shopper(engine, f"sim-{split}-{n:03d}", query, likes, photo=photo))
                 rows["without"].append(run_shopper(engine, None, query, likes, rounds=1, photo=photo) * ROUNDS)
         result = []
@@ -96,6 +109,7 @@ def evaluate(index: Path, split: str) -> list[dict]:
             result.append({
                 "variant": variant, "split": split, "shoppers": len(runs),
                 "P@10 r1": np.mean([r[0]["taste"] for r in runs]), "P@10 r5": np.mean([r[-1]["taste"] for r in runs]),
+                "best": float(np.mean(best)),
                 "type r1": np.mean([r[0]["type"] for r in runs]), "type r5": np.mean([r[-1]["type"] for r in runs]),
                 "ILD r5": np.mean([ild(engine, r[-1]["ids"]) for r in runs]),
                 "repeats": np.mean([len(set(a["ids"]) & set(b["ids"])) / K for r in runs for a, b in zip(r, r[1:])]),
@@ -123,13 +137,13 @@ def crowd(engine: Engine, split: str, photo: str) -> dict:
 
 
 def print_rows(rows: list[dict]) -> None:
-    header = (f"{'variant':<9} {'split':<5} {'n':>3} {'P@10 r1':>8} {'P@10 r5':>8} {'type r1':>8} {'type r5':>8} "
+    header = (f"{'variant':<9} {'split':<5} {'n':>3} {'P@10 r1':>8} {'P@10 r5':>8} {'best':>6} {'type r1':>8} {'type r5':>8} "
               f"{'ILD r5':>7} {'repeats':>8} {'p50 ms':>7}")
     print(header + "\n" + "-" * len(header))
     for r in rows:
         if r["variant"] == "crowd":
             continue
-        print(f"{r['variant']:<9} {r['split']:<5} {r['shoppers']:>3} {r['P@10 r1']:>8.3f} {r['P@10 r5']:>8.3f} "
+        print(f"{r['variant']:<9} {r['split']:<5} {r['shoppers']:>3} {r['P@10 r1']:>8.3f} {r['P@10 r5']:>8.3f} {r['best']:>6.3f} "
               f"{r['type r1']:>8.3f} {r['type r5']:>8.3f} {r['ILD r5']:>7.3f} {r['repeats']:>8.3f} {r['p50 ms']:>7.1f}")
     for r in rows:
         if r["variant"] == "crowd":
