@@ -1,0 +1,1 @@
+"""What comes in: the catalog table, uploaded images, the real user photos."""

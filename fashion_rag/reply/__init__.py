@@ -1,0 +1,1 @@
+"""The styling reply: the chat model's settings and the stylist."""

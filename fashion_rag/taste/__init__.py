@@ -1,0 +1,1 @@
+"""Personal taste: shoppers' likes and passes, personal re-ranking, the style quiz."""
