@@ -318,6 +318,11 @@ def _outfit_step(outfit, session, text: str, image=None, source: str = "") -> tu
     return (outfit_json(outfit), status, *board(outfit), gr.Tabs(selected="outfit"), session)
 
 
+def _per_slot(k) -> int:
+    """The page's number of results as pieces per outfit slot (1 to SLOT_HITS)."""
+    return min(max(int(k if k is not None else SLOT_HITS), 1), SLOT_HITS)
+
+
 def complete(engine, image, text, mode, weight, k, gender, article_type, colour, season, usage,
              type_is, gender_is, colour_is, pattern_is, personal, session):
     """An outfit for the photo and/or words (mode, weight and personal are search settings,
@@ -325,8 +330,7 @@ def complete(engine, image, text, mode, weight, k, gender, article_type, colour,
     text = (text or "").strip()
     filters, corrections = _filters_and_corrections(gender, article_type, colour, season, usage,
                                                     type_is, gender_is, colour_is, pattern_is)
-    per_slot = min(_engine_call(lambda: int(float(k))) if k is not None else SLOT_HITS, SLOT_HITS)
-    outfit = _engine_call(lambda: engine.complete(image=image, text=text, k=max(per_slot, 1),
+    outfit = _engine_call(lambda: engine.complete(image=image, text=text, k=_per_slot(k),
                                                   filters=filters or None, corrections=corrections or None))
     return _outfit_step(outfit, session, text, image, "your photo" if image is not None else "")
 
@@ -337,8 +341,7 @@ def complete_item(engine, text, k, session):
     if hit is None:
         raise gr.Error("First click a product, then complete the look around it.", print_exception=False)
     text = (text or "").strip()
-    per_slot = min(_engine_call(lambda: int(float(k))) if k is not None else SLOT_HITS, SLOT_HITS)
-    outfit = _engine_call(lambda: engine.complete(item_id=hit.item_id, text=text, k=max(per_slot, 1)))
+    outfit = _engine_call(lambda: engine.complete(item_id=hit.item_id, text=text, k=_per_slot(k)))
     return _outfit_step(outfit, session, text, source=f"item {hit.item_id}")
 
 

@@ -2,8 +2,8 @@
 
 It speaks real HTTP, so the real `openai` client (retries, timeouts, SSE parsing) is exercised:
 
-    with OpenAIStub(api_key="sk-test") as stub:
-        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+    with OpenAIStub(api_key="sk-test") as stub:       # or serving(monkeypatch, key, timeout),
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)  # which also sets the app's settings
         ...
         stub.requests[-1]["json"]["messages"]
 
@@ -21,7 +21,8 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,6 +38,16 @@ def echo_first_item(body: dict, headers: dict) -> str:
     match = re.search(r"#1 ([^|\n]+)", text)
     name = match.group(1).strip() if match else "the first item"
     return f"Pair **#1 {name}** with the other pieces for an easy, balanced look."
+
+
+@contextmanager
+def serving(monkeypatch, api_key: str, timeout: str) -> Iterator["OpenAIStub"]:
+    """A stub the app's LLM settings point at (key, base URL, client timeout in seconds)."""
+    with OpenAIStub(api_key=api_key) as stub:
+        monkeypatch.setenv("OPENAI_API_KEY", api_key)
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("FASHION_RAG_LLM_TIMEOUT", timeout)
+        yield stub
 
 
 class OpenAIStub:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai_stub import OpenAIStub
+from openai_stub import serving
 
 from fashion_rag import settings
 from fashion_rag.errors import InputError
@@ -174,10 +174,7 @@ def plan_reply(plan: dict | str):
 
 @pytest.fixture
 def stub(monkeypatch):
-    with OpenAIStub(api_key=KEY) as server:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("FASHION_RAG_LLM_TIMEOUT", "2")
+    with serving(monkeypatch, KEY, "2") as server:
         yield server
 
 

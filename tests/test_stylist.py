@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from openai_stub import OpenAIStub
+from openai_stub import serving
 
 from fashion_rag import settings
 from fashion_rag.data.catalog import load_catalog
@@ -38,10 +38,7 @@ def clean_env(monkeypatch):
 
 @pytest.fixture
 def stub(monkeypatch):
-    with OpenAIStub(api_key=KEY) as server:
-        monkeypatch.setenv("OPENAI_API_KEY", KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-        monkeypatch.setenv("FASHION_RAG_LLM_TIMEOUT", "0.4")
+    with serving(monkeypatch, KEY, "0.4") as server:
         yield server
 
 

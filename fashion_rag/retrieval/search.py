@@ -181,8 +181,8 @@ class Engine:
             hit.why = self._why(hit, image_vec, text_vec, query_text, the_plan) + constraints.reasons(hit.item)
         if person is not None:
             vectors = self.index.vectors[[self._row_of[h.item_id] for h in hits]]
-            hits = personalise(hits, k, person, vectors, crowd_scores(person.id, self.profiles.histories()),
-                               time.time())
+            crowd = crowd_scores(person.id, self.profiles.histories()) if person.feedback else {}
+            hits = personalise(hits, k, person, vectors, crowd, time.time())
             self.profiles.add_shown(person.id, [h.item_id for h in hits])
         applied = constraints.describe() + (the_plan.describe() if the_plan else [])
         return Results(hits, mode, applied, notes + self.warnings, reading, the_plan)
