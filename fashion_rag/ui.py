@@ -34,10 +34,13 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from fashion_rag import settings
+from fashion_rag import serving, settings
 from fashion_rag.data.catalog import MISSING
 from fashion_rag.data.images import load_image
 from fashion_rag.errors import FashionRagError
+from fashion_rag.retrieval.guard import MAX_CHARS
+from fashion_rag.reply import llm
+from fashion_rag.reply.markdown import escape
 from fashion_rag.reply.stylist import stream_outfit_reply, stream_reply
 from fashion_rag.taste.profiles import new_profile_id
 from fashion_rag.taste.quiz import QUIZ_ROUNDS
@@ -55,6 +58,7 @@ EXAMPLES = [(10360, "black dress", "in red"), (10188, "striped shirt", "no strip
             (10335, "striped top", "same vibe but in softer colours for fall"),
             (None, "", "black formal shoes for men")]
 MAX_STEPS = 20  # history kept per session (each step may hold a photo)
+STEP_PHOTO_SIDE = 512  # a step keeps its photo this small (the encoder sees 224 px): Undo restores it
 MAX_SLOTS, SLOT_HITS = 6, 4  # outfit board rows, pieces shown per row
 
 INTRO = ("Upload an outfit photo and/or describe what you want (*\"in red\"*, *\"no stripes\"*, "
@@ -180,7 +184,7 @@ def status_line(results) -> str:
     line = f"**{len(results)} items** · mode `{getattr(results, 'mode', '?')}` · "
     line += ("guard applied: " + ", ".join(f"**{a}**" for a in applied) if applied
              else "no attribute constraints applied")
-    return "  \n".join(filter(None, [reading_line(results), line] + [f"_Note: {note}_" for note in notes]))
+    return "  \n".join(filter(None, [reading_line(results), line] + [f"_Note: {escape(note)}_" for note in notes]))
 
 
 def history_markdown(steps: list[dict]) -> str:
@@ -188,7 +192,7 @@ def history_markdown(steps: list[dict]) -> str:
         return HISTORY_EMPTY
     lines = []
     for n, step in enumerate(steps, 1):
-        query = " + ".join(filter(None, [step["source"], f"“{_md(step['text'])}”" if step["text"] else ""]))
+        query = " + ".join(filter(None, [step["source"], f"“{escape(step['text'])}”" if step["text"] else ""]))
         if step.get("outfit") is not None:
             lines.append(f"{n}. outfit for {query or 'you'} → {len(step['hits'])} pieces")
         else:
@@ -196,14 +200,9 @@ def history_markdown(steps: list[dict]) -> str:
     return "**Your steps**\n\n" + "\n".join(lines)
 
 
-def _md(text: str) -> str:
-    """Shopper text shown literally in Markdown."""
-    return "".join("\\" + c if c in "\\`*_[]<>|~#!" else c for c in text)
-
-
 def outfit_status(outfit) -> str:
-    line = f"**Outfit: {len(outfit.pieces())} pieces** · " + " · ".join(_md(d) for d in outfit.describe())
-    return "  \n".join([line] + [f"_Note: {_md(note)}_" for note in outfit.notes])
+    line = f"**Outfit: {len(outfit.pieces())} pieces** · " + " · ".join(escape(d) for d in outfit.describe())
+    return "  \n".join([line] + [f"_Note: {escape(note)}_" for note in outfit.notes])
 
 
 def outfit_json(outfit) -> dict:
@@ -230,8 +229,8 @@ def board(outfit) -> list:
             labels.append("")
             galleries.append([])
             continue
-        piece = f"{_md(item_name(slot.hits[0].item))}  \n" if slot.hits else ""
-        labels.append(f"**{slot.role.capitalize()}**: {piece}_{_md(slot.why)}_")
+        piece = f"{escape(item_name(slot.hits[0].item))}  \n" if slot.hits else ""
+        labels.append(f"**{slot.role.capitalize()}**: {piece}_{escape(slot.why)}_")
         galleries.append([(h.item["path"], ("✓ " if i == 0 else "") + caption(h)) for i, h in enumerate(slot.hits)])
     return [OUTFIT_EMPTY if outfit is None else ""] + rows + labels + galleries
 
@@ -240,9 +239,9 @@ def details_markdown(hit, index: int | None = None) -> str:
     item = hit.item
     facts = " · ".join(filter(None, [_value(item, k) for k in
                                      ("gender", "articleType", "baseColour", "season", "usage")]))
-    why = "\n".join(f"- {reason}" for reason in hit.why) or "- close to your query overall"
+    why = "\n".join(f"- {escape(reason)}" for reason in hit.why) or "- close to your query overall"
     number = f"#{index + 1} " if index is not None else ""
-    return (f"#### {number}{item_name(item)}\n{facts}  \nid {hit.item_id} · "
+    return (f"#### {number}{escape(item_name(item))}\n{escape(facts)}  \nid {hit.item_id} · "
             f"score {hit.score:.3f}\n\n**Why it matched**\n{why}")
 
 
@@ -278,12 +277,21 @@ def search(engine, image, text, mode, weight, k, gender, article_type, colour, s
     source = (f"item {anchor['id']}" if from_item else "your photo") if image is not None else ""
     gallery = [(hit.item["path"], caption(hit)) for hit in results]
     status = status_line(results)
-    step = {"image": anchor["path"] if from_item else image, "anchor": anchor if from_item else None,
+    step = {"image": anchor["path"] if from_item else _small(image), "anchor": anchor if from_item else None,
             "source": source, "text": text, "hits": list(results), "gallery": gallery,
             "status": status, "reply": ""}
     steps = (session["steps"] + [step])[-MAX_STEPS:]
     return gallery, status, gr.Tabs(selected="matches"), {**session, "steps": steps, "selected": None,
                                                           "anchor": step["anchor"]}
+
+
+def _small(image):
+    """A copy of the query photo small enough to keep in the session."""
+    if not isinstance(image, Image.Image):
+        return image
+    small = image.copy()
+    small.thumbnail((STEP_PHOTO_SIDE, STEP_PHOTO_SIDE))
+    return small
 
 
 def _filters_and_corrections(gender, article_type, colour, season, usage, type_is, gender_is, colour_is,
@@ -312,7 +320,7 @@ def _outfit_step(outfit, session, text: str, image=None, source: str = "") -> tu
         gr.Warning(note)
     status = outfit_status(outfit)
     anchor = session.get("anchor") if image is not None else None
-    step = {"image": image, "anchor": anchor, "source": source, "text": text, "hits": outfit.pieces(),
+    step = {"image": _small(image), "anchor": anchor, "source": source, "text": text, "hits": outfit.pieces(),
             "outfit": outfit, "status": status, "reply": ""}
     session = {**session, "steps": (session["steps"] + [step])[-MAX_STEPS:], "selected": None}
     return (outfit_json(outfit), status, *board(outfit), gr.Tabs(selected="outfit"), session)
@@ -367,15 +375,26 @@ def after_search(session):
     return history_markdown(session["steps"]), None, DETAILS_EMPTY, REPLY_PENDING
 
 
-def reply(session):
-    """Stream the stylist's reply to the latest results (cumulative Markdown)."""
+REPLY_LIMIT = serving.RateLimit(settings.REPLIES_PER_MINUTE, settings.REPLIES_PER_MINUTE_ALL)
+
+
+def reply(session, request: gr.Request):
+    """Stream the stylist's reply to the latest results (cumulative Markdown). Calls to the paid
+    model are rate-limited per session and for everyone; past the limit the automatic summary
+    says so."""
     if not session["steps"]:
         yield "_Search first: the stylist comments on the results._"
         return
     step = session["steps"][-1]
-    text = ""
-    replies = stream_outfit_reply(step["text"], step["outfit"]) if step.get("outfit") is not None \
-        else stream_reply(step["text"], step["hits"], has_image=bool(step["source"]))
+    text, held = "", ""
+    if llm.configured():
+        wait = REPLY_LIMIT.wait(getattr(request, "session_hash", None) or "")
+        if wait:
+            held = (f"The AI stylist has answered as many times as it may for now "
+                    f"(at most {REPLY_LIMIT.per_key} replies a minute per shopper, {REPLY_LIMIT.everyone} "
+                    f"for everyone); try again in {wait:.0f} s.")
+    replies = stream_outfit_reply(step["text"], step["outfit"], held) if step.get("outfit") is not None \
+        else stream_reply(step["text"], step["hits"], has_image=bool(step["source"]), held=held)
     try:
         for text in replies:
             yield text
@@ -535,22 +554,27 @@ def example_rows() -> tuple[list[list], list[str]]:
 
 
 def image_dirs(engine) -> list[str]:
-    """Folders the catalog photos are served from (as given and with symlinks resolved)."""
-    dirs = {settings.CATALOG_DIR}
+    """The folders holding the indexed items' photos (as given and with symlinks resolved): the
+    only folders the app serves files from, so the catalog table beside them stays private."""
+    dirs = {settings.CATALOG_DIR / "images"}
     items = getattr(engine, "items", None)
     if items is not None and "path" in getattr(items, "columns", ()):
-        dirs |= {Path(p).parent for p in items["path"].unique()}
+        dirs = {Path(p).parent for p in items["path"].unique()}
     return sorted({str(d) for d in dirs} | {str(d.resolve()) for d in dirs})
 
 
-def build_demo(engine) -> gr.Blocks:
-    """The whole page around an already-loaded engine (loaded once at start-up, shared)."""
+def build_demo(engine, notice: str = "") -> gr.Blocks:
+    """The whole page around an already-loaded engine (loaded once at start-up, shared).
+    `notice`: a warning for the page footer (e.g. a public link without a password)."""
     # Catalog photos are shown from where they are instead of being copied per request.
     gr.set_static_paths(image_dirs(engine))
+    # Uploads and other cached files are deleted once as old as an expired session.
+    age = max(1, int(settings.SESSION_TTL))
     values = getattr(engine, "attribute_values", {}) or {}
     modes = ["auto"] + [m for m in engine.modes if m != "auto"]
 
-    with gr.Blocks(title="Fashion RAG · find it, then tweak it", fill_width=True) as demo:
+    with gr.Blocks(title="Fashion RAG · find it, then tweak it", fill_width=True,
+                   delete_cache=(max(1, age // 4), age)) as demo:
         session = gr.State(new_session())
         picked = CheckedNumber(visible=False, precision=0, label="The position")
         gr.Markdown(f"# Fashion RAG · find it, then tweak it\n{INTRO}")
@@ -558,7 +582,7 @@ def build_demo(engine) -> gr.Blocks:
             with gr.Column(scale=4, min_width=300):
                 image = QueryImage(label="Outfit photo (optional)", type="pil", height=240,
                                    sources=["upload", "webcam", "clipboard"])
-                text = gr.Textbox(label="What you want", lines=1, max_lines=3,
+                text = gr.Textbox(label="What you want", lines=1, max_lines=3, max_length=MAX_CHARS,
                                   placeholder="e.g. same vibe but in softer colours for fall")
                 with gr.Row():
                     search_btn = gr.Button("Search", variant="primary", min_width=100)
@@ -714,11 +738,17 @@ def build_demo(engine) -> gr.Blocks:
 
         undo_btn.click(undo, session, [image, text, gallery, status, reply_md, history, chosen,
                                        details, *board_outputs, views, session], api_name="undo")
+        if notice:
+            gr.Markdown(f"⚠️ {notice}", elem_id="notice")
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
 
 def launch(demo: gr.Blocks, **kwargs):
-    """demo.launch with the page's theme and CSS (Gradio 6 takes them at launch)."""
-    kwargs.setdefault("allowed_paths", [str(settings.CATALOG_DIR), str(settings.CATALOG_DIR.resolve())])
-    return demo.launch(theme=THEME, css=CSS, **kwargs)
+    """demo.launch with the page's theme and CSS (Gradio 6 takes them at launch) and the limits
+    of a public server: upload size, number of sessions, idle sessions dropped."""
+    kwargs.setdefault("max_file_size", int(settings.MAX_UPLOAD_MB * 1024 * 1024))
+    kwargs.setdefault("state_session_capacity", settings.MAX_SESSIONS)
+    launched = demo.launch(theme=THEME, css=CSS, **kwargs)
+    serving.expire_sessions_forever(demo)
+    return launched

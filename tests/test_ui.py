@@ -51,10 +51,10 @@ def engine():
 
 @pytest.fixture(scope="module")
 def app_url(engine):
-    from fashion_rag.ui import build_demo
-    demo = build_demo(engine)
+    from fashion_rag import ui
+    demo = ui.build_demo(engine)
     port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -238,6 +238,25 @@ def test_app_arguments(monkeypatch):
     monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
     args = app.parse_args(["--share", "--index", "/tmp/idx"])
     assert (args.host, args.port, args.share, args.index) == ("0.0.0.0", 7999, True, "/tmp/idx")
+
+
+def test_public_app_without_password_is_flagged_and_login_is_checked(monkeypatch):
+    import asyncio
+    import inspect
+
+    import app
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("FASHION_RAG_PASSWORD", raising=False)
+    assert app.access(share=False) == (None, "")  # local only: no login, no warning
+    auth, notice = app.access(share=True)
+    assert auth is None and "anyone with the link" in notice
+    monkeypatch.setenv("SPACE_ID", "someone/fashion-rag")
+    assert "anyone with the link" in app.access(share=False)[1]
+    monkeypatch.setenv("FASHION_RAG_PASSWORD", "s3cret")
+    auth, notice = app.access(share=True)
+    assert notice == "" and inspect.iscoroutinefunction(auth)  # Gradio awaits only coroutine functions
+    assert asyncio.run(auth("shopper", "s3cret")) is True
+    assert asyncio.run(auth("shopper", "wrong")) is False
 
 
 # ---------------------------------------------------------------- outfits

@@ -66,7 +66,7 @@ def main(argv=None) -> Path:
     torch.manual_seed(args.seed), random.seed(args.seed)
     started = time.time()
     index = load_index(args.index)
-    encoder = load_encoder(index.manifest["model"])
+    encoder = load_encoder(index.model)
     if encoder.weights_hash != index.manifest["model_hash"]:
         raise StaleIndexError(f"The index in {args.index} was built with other encoder weights; rebuild it first.")
     train = ~index.items["id"].map(settings.is_held_out).to_numpy()

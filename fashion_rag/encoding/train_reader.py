@@ -115,7 +115,7 @@ def main(argv=None) -> Path:
     args = p.parse_args(argv)
     started = time.time()
     index = load_index(args.index)
-    encoder = load_encoder(index.manifest["model"])
+    encoder = load_encoder(index.model)
     if encoder.weights_hash != index.manifest["model_hash"]:
         raise StaleIndexError(f"The index in {args.index} was built with other encoder weights; rebuild it first.")
     items = index.items[~index.items["id"].map(settings.is_held_out)].reset_index(drop=True)

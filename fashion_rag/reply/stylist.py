@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from fashion_rag.data.catalog import ATTRIBUTES, MISSING, caption
 from fashion_rag.outfits.outfit import Outfit
 from fashion_rag.reply import llm
+from fashion_rag.reply.markdown import defang, escape
 from fashion_rag.retrieval.hits import Hit
 
 log = logging.getLogger(__name__)
@@ -102,11 +103,6 @@ def _chosen(outfit: Outfit) -> list[tuple]:
     return [(slot, slot.hits[0]) for slot in outfit.slots if slot.hits]
 
 
-def _md(text: str) -> str:
-    """Escape Markdown so catalog or shopper text shows literally in the fallback."""
-    return "".join("\\" + c if c in "\\`*_[]<>|~" else c for c in text)
-
-
 def _role(item: dict) -> str:
     return ROLES.get(_field(item, "subCategory")) or ROLES.get(_field(item, "masterCategory"), "")
 
@@ -134,19 +130,19 @@ def fallback_reply(tweak: str, hits: Sequence[Hit], note: str = "") -> str:
     labelled so nobody mistakes it for the AI stylist."""
     out = [FALLBACK_LABEL]
     if note:
-        out.append(f"_{_md(note)}_")
+        out.append(f"_{escape(note)}_")
     tweak = " ".join((tweak or "").split())
     if tweak:
         short = tweak[:100] + ("…" if len(tweak) > 100 else "")
-        out.append(f"Your request ({_md(short)}) is only interpreted by the AI stylist; "
+        out.append(f"Your request ({escape(short)}) is only interpreted by the AI stylist; "
                    "here are the items found:")
-    label = [f"#{n} {_md(_name(h))}" for n, h in enumerate(hits, 1)]
+    label = [f"#{n} {escape(_name(h))}" for n, h in enumerate(hits, 1)]
     groups: dict[str, list[str]] = {}
     for n, hit in enumerate(hits):
         colour = _field(hit.item, "baseColour")
         groups.setdefault(_field(hit.item, "articleType") or "Other", []).append(
-            label[n] + (f" ({_md(colour.lower())})" if colour else ""))
-    out.append("\n".join(f"- **{_md(kind)}**: {', '.join(items)}" for kind, items in groups.items()))
+            label[n] + (f" ({escape(colour.lower())})" if colour else ""))
+    out.append("\n".join(f"- **{escape(kind)}**: {', '.join(items)}" for kind, items in groups.items()))
     outfit = _outfit(hits)
     if len(outfit) >= 2:
         out.append("**A simple combination:** " + " + ".join(label[i] for i in outfit) + ".")
@@ -158,10 +154,10 @@ def fallback_reply(tweak: str, hits: Sequence[Hit], note: str = "") -> str:
 
 def outfit_fallback(tweak: str, outfit: Outfit, note: str = "") -> str:
     """The deterministic reply for an outfit: each slot's piece and why it was chosen."""
-    out = [FALLBACK_LABEL] + ([f"_{_md(note)}_"] if note else [])
+    out = [FALLBACK_LABEL] + ([f"_{escape(note)}_"] if note else [])
     if outfit.context:
-        out.append("**Around what you have:** " + ", ".join(_md(p.words) for p in outfit.context) + ".")
-    lines = [f"- **{_md(slot.role.capitalize())}**: #{n} {_md(_name(hit))} — {_md(slot.why)}"
+        out.append("**Around what you have:** " + ", ".join(escape(p.words) for p in outfit.context) + ".")
+    lines = [f"- **{escape(slot.role.capitalize())}**: #{n} {escape(_name(hit))} — {escape(slot.why)}"
              for n, (slot, hit) in enumerate(_chosen(outfit), 1)]
     out.append("\n".join(lines))
     empty = [slot.role for slot in outfit.slots if not slot.hits]
@@ -171,28 +167,31 @@ def outfit_fallback(tweak: str, outfit: Outfit, note: str = "") -> str:
     return "\n\n".join(out)
 
 
-def stream_reply(tweak: str, hits: Sequence[Hit], has_image: bool = False) -> Iterator[str]:
+def stream_reply(tweak: str, hits: Sequence[Hit], has_image: bool = False, held: str = "") -> Iterator[str]:
     """Yield the reply so far (cumulative Markdown, as a streaming Markdown box wants). Never
-    raises and never ends empty: failures degrade to the fallback or a note."""
+    raises and never ends empty: failures degrade to the fallback or a note. `held`: why the
+    model may not be called now (a rate limit); the automatic summary says so instead."""
     hits = list(hits)
     if not hits:
         yield NO_HITS
         return
-    yield from _stream(build_messages(tweak, hits, has_image), lambda note: fallback_reply(tweak, hits, note))
+    yield from _stream(build_messages(tweak, hits, has_image), lambda note: fallback_reply(tweak, hits, note), held)
 
 
-def stream_outfit_reply(tweak: str, outfit: Outfit) -> Iterator[str]:
+def stream_outfit_reply(tweak: str, outfit: Outfit, held: str = "") -> Iterator[str]:
     """The stylist's reply for an outfit, streamed like `stream_reply`."""
     if not outfit.pieces():
         yield NO_HITS
         return
-    yield from _stream(build_outfit_messages(tweak, outfit), lambda note: outfit_fallback(tweak, outfit, note))
+    yield from _stream(build_outfit_messages(tweak, outfit), lambda note: outfit_fallback(tweak, outfit, note),
+                       held)
 
 
-def _stream(messages: list[dict], fallback: Callable[[str], str]) -> Iterator[str]:
-    """Stream the model's answer to `messages`; `fallback(note)` when there is no model or it fails."""
-    if not llm.configured():
-        yield fallback("")
+def _stream(messages: list[dict], fallback: Callable[[str], str], held: str = "") -> Iterator[str]:
+    """Stream the model's answer to `messages` (defanged: no links or remote images);
+    `fallback(note)` when there is no model, it may not be called now, or it fails."""
+    if not llm.configured() or held:
+        yield fallback(held)
         return
     text = ""
     try:
@@ -202,16 +201,16 @@ def _stream(messages: list[dict], fallback: Callable[[str], str]) -> Iterator[st
                 delta = chunk.choices[0].delta.content if chunk.choices else None
                 if delta:
                     text = llm.redact(text + delta)
-                    yield text
+                    yield defang(text)
                 if len(text) > MAX_REPLY_CHARS:
-                    yield text + " …"
+                    yield defang(text) + " …"
                     return
     except Exception as exc:  # noqa: BLE001 - the reply must degrade, never break the page
         reason = llm.reason(exc)
         log.warning("Stylist model call failed (%s); showing %s.", reason,
                     "the partial reply" if text.strip() else "the automatic summary")
         if text.strip():
-            yield f"{text}\n\n_(The stylist was interrupted: {reason}.)_"
+            yield f"{defang(text)}\n\n_(The stylist was interrupted: {reason}.)_"
         else:
             yield fallback(f"The AI stylist service was unreachable ({reason}).")
         return

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fashion_rag import settings
 from fashion_rag.data.catalog import (
     COLUMNS,
     Catalog,
@@ -42,6 +43,19 @@ class Index:
     @property
     def dim(self) -> int:
         return int(self.manifest["dim"])
+
+    @property
+    def model(self) -> str:
+        """The encoder it was built with: the recorded folder or hub id, or this install's default
+        encoder when that folder is gone (a moved index, e.g. a Space); callers check the hash."""
+        recorded = self.manifest["model"]
+        return settings.MODEL if Path(recorded).is_absolute() and not Path(recorded).exists() else recorded
+
+    @property
+    def catalog_csv(self) -> Path:
+        """The catalog table it was built from, or the configured one when the index was moved."""
+        recorded = Path(self.manifest["catalog"])
+        return recorded if recorded.is_file() else settings.CATALOG_DIR / "styles.csv"
 
 
 def make_faiss(vectors: np.ndarray, index_type: str = "flat") -> faiss.Index:
@@ -184,4 +198,16 @@ def load_index(folder: str | Path) -> Index:
     if not (index.ntotal == len(items) == len(vectors) == manifest["items"]):
         raise IndexMissingError(f"The index in {folder} is inconsistent (vectors, items and manifest "
                                 "disagree); rebuild it with `python scripts/build_index.py`.")
-    return Index(index, items, vectors, manifest)
+    return Index(index, _relocated(items, manifest), vectors, manifest)
+
+
+def _relocated(items: pd.DataFrame, manifest: dict) -> pd.DataFrame:
+    """Image paths under the configured catalog folder when the catalog the index was built from
+    has moved (a Space, a copied folder): the recorded paths start with its old folder."""
+    old_root = str(Path(manifest["catalog"]).parent)
+    new_root = str(settings.CATALOG_DIR.resolve())
+    if items.empty or old_root == new_root or Path(items["path"].iloc[0]).is_file():
+        return items
+    moved = items["path"].str.startswith(old_root + "/")
+    paths = items["path"].where(~moved, new_root + items["path"].str.slice(len(old_root)))
+    return items.assign(path=paths) if Path(paths.iloc[0]).is_file() else items

@@ -345,13 +345,13 @@ def load_engine(index_dir: str | Path | None = None, model: str | None = None,
     photo reader if trained for that encoder. `profiles`: the shoppers' feedback store file."""
     index_dir = Path(index_dir or settings.INDEX_DIR)
     index = load_index(index_dir)
-    encoder = load_encoder(model or index.manifest["model"])
+    encoder = load_encoder(model or index.model)
     if encoder.weights_hash != index.manifest["model_hash"]:
         raise StaleIndexError(
             f"The index in {index_dir} was built with other encoder weights ({index.manifest['model']}); "
             f"its vectors would not match the queries. Rebuild it: `python scripts/build_index.py --out {index_dir}`.")
     warnings = []
-    catalog_csv = Path(index.manifest["catalog"])
+    catalog_csv = index.catalog_csv
     if check_catalog and catalog_csv.is_file():
         current = fingerprint(load_catalog(catalog_csv, check_images=False).items)
         if current != index.manifest["catalog_fingerprint"]:

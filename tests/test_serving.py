@@ -1,0 +1,154 @@
+"""The app as a public server: files it will and will not serve, the upload limit, idle sessions
+dropped, throttled logins, the paid model's rate limit, Markdown without links or remote images,
+and a short load test. All over real HTTP against the real app (the model is the local stub)."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from fashion_rag import serving, settings
+from fashion_rag.reply.markdown import defang, escape
+from tests.openai_stub import serving as openai_stub
+from tests.test_ui import STRIPED_SHIRT, catalog_image, free_port, load_real_engine, search
+
+EVIL = "http://evil.example/p.png"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return load_real_engine()
+
+
+@pytest.fixture(scope="module")
+def served(engine):
+    """(demo, url) of the app launched as app.py launches it."""
+    from fashion_rag import ui
+    demo = ui.build_demo(engine)
+    port = free_port()
+    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    yield demo, f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def file_status(url: str, path) -> int:
+    return httpx.get(f"{url}gradio_api/file={path}").status_code
+
+
+def test_only_the_catalog_images_are_served(served):
+    _, url = served
+    assert file_status(url, catalog_image(STRIPED_SHIRT)) == 200
+    catalog = settings.CATALOG_DIR
+    for path in [catalog / "styles.csv", catalog / "README.md", f"{catalog}/images/../styles.csv",
+                 "/etc/passwd", settings.ROOT / "app.py", settings.INDEX_DIR / "items.csv"]:
+        assert file_status(url, path) in (403, 404), path
+
+
+def test_uploads_over_the_limit_are_refused_clearly(served):
+    _, url = served
+    limit = int(settings.MAX_UPLOAD_MB * 1024 * 1024)
+    big = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.jpg", b"\xff" * (limit + 1), "image/jpeg")})
+    assert big.status_code == 413 and "size" in big.text.lower()
+    small = httpx.post(f"{url}gradio_api/upload",
+                       files={"files": ("shirt.jpg", catalog_image(STRIPED_SHIRT).read_bytes(), "image/jpeg")})
+    assert small.status_code == 200
+
+
+def test_idle_sessions_are_dropped_and_come_back_fresh(served):
+    demo, url = served
+    clients = [Client(url, verbose=False, download_files=False) for _ in range(3)]
+    for client in clients:
+        search(client, text="black formal shoes for men", k=3)
+    sessions = demo.state_holder.session_data
+    assert all(c.session_hash in sessions for c in clients)
+    assert serving.expire_sessions(demo, ttl=3600) == 0  # nobody idle for an hour
+    time.sleep(1.2)
+    search(clients[0], text="a red dress", k=3)  # this one stays active
+    assert serving.expire_sessions(demo, ttl=1.0) >= 2
+    assert clients[0].session_hash in sessions
+    assert not any(c.session_hash in sessions for c in clients[1:])
+    # An expired session starts again from nothing: no results to pick from, searches work.
+    with pytest.raises(Exception, match="Pick one of the products"):
+        clients[1].predict(0, api_name="/select")
+    clients[0].predict(0, api_name="/select")
+    captions, _, _ = search(clients[1], text="a red dress", k=3)
+    assert len(captions) == 3
+    for client in clients:
+        client.close()
+
+
+def test_reply_rate_limit_per_session(served, monkeypatch):
+    from fashion_rag import ui
+    _, url = served
+    monkeypatch.setattr(ui, "REPLY_LIMIT", serving.RateLimit(per_key=2, everyone=100))
+    with openai_stub(monkeypatch, "sk-limit-test", "10") as stub:
+        first, second = (Client(url, verbose=False, download_files=False) for _ in range(2))
+        search(first, text="black formal shoes for men", k=3)
+        replies = [first.predict(api_name="/reply") for _ in range(3)]
+        assert "Automatic summary" not in replies[0] and "Automatic summary" not in replies[1]
+        assert "as many times as it may" in replies[2] and "2 replies a minute" in replies[2]
+        assert len(stub.requests) == 2  # the third never reached the paid model
+        search(second, text="black formal shoes for men", k=3)  # another shopper is not held
+        assert "Automatic summary" not in second.predict(api_name="/reply")
+
+
+def test_model_markdown_cannot_carry_links_or_remote_images(served, monkeypatch):
+    _, url = served
+    with openai_stub(monkeypatch, "sk-md-test", "10") as stub:
+        stub.reply = (f"**Pair #1** ![look]({EVIL}) with [this](http://evil.example/x) "
+                      f"<img src='{EVIL}'> see {EVIL}\n\n[ref]: {EVIL}")
+        client = Client(url, verbose=False, download_files=False)
+        search(client, text="black formal shoes for men", k=3)
+        reply = client.predict(api_name="/reply")
+    assert reply.startswith("**Pair #1**") and "_(image: look)_" in reply
+    assert "](" not in reply and "<img" not in reply and "http://" not in reply
+
+
+@pytest.mark.parametrize("text", [f"![x]({EVIL})", "[click](http://evil.example)", f"<img src={EVIL}>",
+                                  f"plain {EVIL} www.evil.example"])
+def test_markdown_helpers_leave_no_link_image_or_html(text):
+    for shown in (escape(text), defang(text)):
+        assert "http://" not in shown and "www." not in shown
+        assert not re.search(r"(?<!\\)[<\[]", shown)  # no raw HTML, no link or image syntax left
+    assert escape(text).replace("\\", "").replace("\u2060", "") == text  # shopper text reads as written
+
+
+def test_login_is_throttled(engine):
+    from fashion_rag import ui
+    demo = ui.build_demo(engine)
+    port = free_port()
+    auth = serving.LoginThrottle("shopper", "right-password", failures=5, lockout=3)
+    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, auth=auth.check)
+    login = f"http://127.0.0.1:{port}/login"
+    try:
+        codes: list[int] = []
+
+        def guess(n: int) -> None:
+            codes.append(httpx.post(login, data={"username": "shopper", "password": f"guess-{n}"}).status_code)
+
+        threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert codes.count(400) == 5 and codes.count(429) == 25  # 5 guesses checked, the rest refused
+        locked = httpx.post(login, data={"username": "shopper", "password": "right-password"})
+        assert locked.status_code == 429 and "try again" in locked.text
+        time.sleep(3.2)
+        assert httpx.post(login, data={"username": "shopper", "password": "right-password"}).status_code == 200
+    finally:
+        demo.close()
+
+
+def test_a_short_load_test_has_no_errors(served):
+    """4 shoppers at once, photo + text searches with replies: no errors, a generous bound."""
+    from scripts import loadtest
+    _, url = served
+    result = loadtest.main(["--url", url, "--phases", "concurrent", "--sessions", "4", "--searches", "3"])
+    assert result["errors"] == 0
+    rows = {r["endpoint"]: r for r in result["rows"]}
+    assert rows["/search photo+text"]["calls"] == 12 and rows["/search photo+text"]["max"] < 20_000
