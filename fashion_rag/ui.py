@@ -38,10 +38,10 @@ from fashion_rag import serving, settings
 from fashion_rag.data.catalog import MISSING
 from fashion_rag.data.images import load_image
 from fashion_rag.errors import FashionRagError
-from fashion_rag.retrieval.guard import MAX_CHARS
 from fashion_rag.reply import llm
 from fashion_rag.reply.markdown import escape
 from fashion_rag.reply.stylist import stream_outfit_reply, stream_reply
+from fashion_rag.retrieval.guard import MAX_CHARS
 from fashion_rag.taste.profiles import new_profile_id
 from fashion_rag.taste.quiz import QUIZ_ROUNDS
 

@@ -14,7 +14,13 @@ from gradio_client import Client
 from fashion_rag import serving, settings
 from fashion_rag.reply.markdown import defang, escape
 from tests.openai_stub import serving as openai_stub
-from tests.test_ui import STRIPED_SHIRT, catalog_image, free_port, load_real_engine, search
+from tests.test_ui import (
+    STRIPED_SHIRT,
+    catalog_image,
+    free_port,
+    load_real_engine,
+    search,
+)
 
 EVIL = "http://evil.example/p.png"
 
