@@ -78,6 +78,25 @@ class LoginThrottle:
         return bool(ok)
 
 
+class OneLineErrors(logging.Filter):
+    """A request that Gradio's routes fail on (an unknown endpoint number, a malformed body) is
+    the client's mistake: one line in the server log, not a stack trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (KeyError, IndexError, ValueError, TypeError)):
+            record.msg, record.args = f"Rejected a malformed request ({type(exc).__name__}: {str(exc)[:200]})", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_bad_requests() -> None:
+    """Install OneLineErrors on the web server's error log (once)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, OneLineErrors) for f in logger.filters):
+        logger.addFilter(OneLineErrors())
+
+
 def expire_sessions(demo, ttl: float) -> int:
     """Drop the sessions of `demo` idle for more than `ttl` seconds (their state and page copy)
     and give the freed memory back to the system; returns how many were dropped."""

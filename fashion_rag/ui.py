@@ -106,26 +106,32 @@ class QueryImage(gr.Image, metaclass=_PlainSubclass):
             raise gr.Error(str(exc), print_exception=False) from None
 
 
-def _checked_number(base: type) -> type:
-    """`base` (gr.Slider, gr.Number) whose preprocessing turns a non-number sent through the API
-    (k="ten") into a clear message instead of Gradio's bare "Error"."""
+def _checked(base: type) -> type:
+    """`base` (gr.Slider, gr.Dropdown, ...) whose preprocessing turns a bad value sent through the
+    API (k="ten", a colour not on the menu) into a clear message and one log line, instead of
+    Gradio's bare "Error" or a stack trace in the server log."""
 
     def preprocess(self, payload):
         try:
             return base.preprocess(self, payload)
-        except (TypeError, ValueError):
+        except gr.Error as exc:  # Gradio's own check, e.g. a value not among the choices
+            message = exc.message
+        except (TypeError, ValueError):  # a number that is not one, or out of range
             name = self.label or "This value"
             try:
                 float(payload)
+                message = (f"{name} must be between {getattr(self, 'minimum', None)} and "
+                           f"{getattr(self, 'maximum', None)}, not {payload!r}.")
             except (TypeError, ValueError):
-                raise gr.Error(f"{name} must be a number, not {payload!r}.", print_exception=False) from None
-            raise gr.Error(f"{name} must be between {getattr(self, 'minimum', None)} and "
-                           f"{getattr(self, 'maximum', None)}, not {payload!r}.", print_exception=False) from None
+                message = f"{name} must be a number, not {payload!r}."
+        log.info("Rejected input: %s", message[:200])
+        raise gr.Error(message, print_exception=False) from None
 
     return _PlainSubclass(f"Checked{base.__name__}", (base,), {"is_template": True, "preprocess": preprocess})
 
 
-CheckedSlider, CheckedNumber = _checked_number(gr.Slider), _checked_number(gr.Number)
+CheckedSlider, CheckedNumber, CheckedDropdown, CheckedRadio, CheckedCheckboxGroup = map(
+    _checked, (gr.Slider, gr.Number, gr.Dropdown, gr.Radio, gr.CheckboxGroup))
 
 
 TASTE_EMPTY = ("_Like 👍 or pass 👎 products (or take the style quiz) and your results start "
@@ -591,13 +597,13 @@ def build_demo(engine, notice: str = "") -> gr.Blocks:
                 examples = gr.Examples(rows, inputs=[image, text], example_labels=labels,
                                        cache_examples=False, label="Try one")
                 with gr.Accordion("Advanced", open=False):
-                    mode = gr.Radio(modes, value="auto", label="Mode",
+                    mode = CheckedRadio(modes, value="auto", label="Mode",
                                     info="auto: photo, text or both, from what you give")
                     weight = CheckedSlider(0, 1, value=0.5, step=0.05, label="Text weight",
                                        info="How much your words count against the photo")
                     k = CheckedSlider(1, 40, value=12, step=1, label="Number of results",
                                       info=f"per slot in an outfit: at most {SLOT_HITS}")
-                    filters = [gr.Dropdown(values.get(col, []), value=[], multiselect=True,
+                    filters = [CheckedDropdown(values.get(col, []), value=[], multiselect=True,
                                            label=label) for col, label in FILTERS]
             with gr.Column(scale=8, min_width=420):
                 status = gr.Markdown(STATUS_EMPTY, label="status", elem_id="status")
@@ -607,7 +613,7 @@ def build_demo(engine, notice: str = "") -> gr.Blocks:
                                              allow_preview=False, interactive=False, elem_id="gallery")
                         classes = getattr(getattr(engine, "reader", None), "classes", None) or {}
                         with gr.Row(visible=bool(classes), elem_id="corrections"):
-                            corrections = [gr.Dropdown([AS_READ] + [(v, v) for v in classes.get(attr, [])],
+                            corrections = [CheckedDropdown([AS_READ] + [(v, v) for v in classes.get(attr, [])],
                                                        value="", label=f"{label} in the photo", min_width=120,
                                                        elem_id=f"correct-{attr}") for attr, label in READ]
                     with gr.Tab("Outfit", id="outfit", elem_id="outfit"):
@@ -654,7 +660,7 @@ def build_demo(engine, notice: str = "") -> gr.Blocks:
                     quiz_msg = gr.Markdown()
                     quiz_gallery = gr.Gallery(show_label=False, columns=2, height=420, object_fit="contain",
                                               allow_preview=False, interactive=False, elem_id="quiz")
-                    quiz_picks = gr.CheckboxGroup([], label="Looks you like", visible=False, elem_id="quiz-picks")
+                    quiz_picks = CheckedCheckboxGroup([], label="Looks you like", visible=False, elem_id="quiz-picks")
                     with gr.Row():
                         quiz_next = gr.Button("Next", size="sm", elem_id="quiz-next")
                         quiz_skip = gr.Button("Skip the quiz", size="sm", elem_id="quiz-skip")
@@ -749,6 +755,7 @@ def launch(demo: gr.Blocks, **kwargs):
     of a public server: upload size, number of sessions, idle sessions dropped."""
     kwargs.setdefault("max_file_size", int(settings.MAX_UPLOAD_MB * 1024 * 1024))
     kwargs.setdefault("state_session_capacity", settings.MAX_SESSIONS)
+    serving.quiet_bad_requests()
     launched = demo.launch(theme=THEME, css=CSS, **kwargs)
     serving.expire_sessions_forever(demo)
     return launched

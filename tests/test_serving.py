@@ -3,6 +3,7 @@ dropped, throttled logins, the paid model's rate limit, Markdown without links o
 and a short load test. All over real HTTP against the real app (the model is the local stub)."""
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -10,6 +11,7 @@ import time
 import httpx
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 
 from fashion_rag import serving, settings
 from fashion_rag.reply.markdown import defang, escape
@@ -148,6 +150,33 @@ def test_login_is_throttled(engine):
         assert httpx.post(login, data={"username": "shopper", "password": "right-password"}).status_code == 200
     finally:
         demo.close()
+
+
+def test_bad_input_is_one_log_line_not_a_stack_trace(served, capfd, caplog):
+    _, url = served
+    client = Client(url, verbose=False, download_files=False)
+    server_log: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = server_log.append
+    logging.getLogger("uvicorn.error").addHandler(handler)  # the web server's own log
+    with caplog.at_level(logging.INFO):
+        with pytest.raises(AppError, match="not in the list of choices"):
+            search(client, text="a red dress", gender=["Martian"])
+        with pytest.raises(AppError, match="not in the list of choices"):
+            search(client, text="a red dress", mode="warp")
+        with pytest.raises(AppError, match="must be a number"):
+            search(client, text="a red dress", k="ten")
+        unknown = httpx.post(f"{url}gradio_api/queue/join", json={"data": [], "fn_index": 999, "session_hash": "x"})
+        assert unknown.status_code >= 400
+        time.sleep(0.5)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    logging.getLogger("uvicorn.error").removeHandler(handler)
+    assert [r.getMessage() for r in server_log if r.exc_info is None] == \
+        ["Rejected a malformed request (KeyError: 999)"]
+    rejected = [r.getMessage() for r in caplog.records if "Rejected input" in r.getMessage()]
+    assert len(rejected) == 3 and all("\n" not in line for line in rejected)
+    client.close()
 
 
 def test_a_short_load_test_has_no_errors(served):
