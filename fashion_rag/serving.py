@@ -114,12 +114,26 @@ def expire_sessions(demo, ttl: float) -> int:
     return len(idle)
 
 
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, Windows): the defaults stay
+        return None
+
+
 def _trim_heap() -> None:
     """Return freed heap pages to the system (glibc keeps them otherwise); a no-op elsewhere."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    if (libc := _libc()) is not None:
+        libc.malloc_trim(0)
+
+
+def tune_heap() -> None:
+    """glibc settings for a long-running server whose sessions come and go: two malloc arenas
+    instead of one per thread, and a fixed 128 KB threshold for memory served by mmap (glibc
+    otherwise raises it after each large free, so freed image buffers stay in the heap)."""
+    if (libc := _libc()) is not None:
+        for option, value in ((-8, 2), (-3, 128 * 1024), (-1, 128 * 1024)):  # ARENA_MAX, MMAP_ and TRIM_THRESHOLD
+            libc.mallopt(option, value)
 
 
 def expire_sessions_forever(demo, ttl: float | None = None) -> threading.Thread:

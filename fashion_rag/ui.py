@@ -756,6 +756,7 @@ def launch(demo: gr.Blocks, **kwargs):
     kwargs.setdefault("max_file_size", int(settings.MAX_UPLOAD_MB * 1024 * 1024))
     kwargs.setdefault("state_session_capacity", settings.MAX_SESSIONS)
     serving.quiet_bad_requests()
+    serving.tune_heap()
     launched = demo.launch(theme=THEME, css=CSS, **kwargs)
     serving.expire_sessions_forever(demo)
     return launched

@@ -52,6 +52,7 @@ from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
 K = 10
 E2E_TARGET_MS, BUILD_TARGET_IPS, ANN_TARGET_MS, ANN_TARGET_RECALL = 100.0, 50.0, 10.0, 0.95
 OUTFIT_TARGET_MS = 150.0  # engine.complete without an LLM
+API_ONE_TARGET_MS, API_LOAD_TARGET_MS = 150.0, 1000.0  # /search through gradio_client: p50 alone, p95 of 8
 # Search-time settings tried on the same built index, after make_faiss's own settings.
 VARIANTS: dict[str, list[dict[str, int]]] = {
     "hnsw": [{"efSearch": e} for e in (16, 32, 64, 128, 256)],
@@ -228,6 +229,38 @@ def bench_app(engine: Engine, catalog_dir: Path, args: argparse.Namespace) -> li
             + bench_fusion(timer, engine, image_vec, text_vec)
             + bench_end_to_end(timer, engine, paths)
             + bench_build(timer, engine.encoder, catalog_dir, args.build_images, args.build_runs))
+
+
+def bench_api(args: argparse.Namespace) -> list[Row]:
+    """The public API as a client sees it (scripts/loadtest.py: app.py started on loopback,
+    gradio_client sessions on the same cores): one shopper, then 8 at once, photo + text /search
+    (+ /reply under load). Once with clients that skip downloading result images (as a browser,
+    which fetches them itself over kept-alive connections), once downloading each, as
+    gradio_client does by default."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import loadtest
+    rows = []
+    for download in (False, True):
+        how = "client downloads images" if download else "no image downloads"
+        print(f"  API load test ({how}) ...", file=sys.stderr, flush=True)
+        result = loadtest.main(["--phases", "single,concurrent", "--single-runs", str(args.repeats),
+                                "--sessions", "8", "--searches", "8"] + (["--download"] if download else []))
+        samples = result["samples"]
+        for key, name, target in (("single /search photo+text", "1 shopper: /search photo + text", "one"),
+                                  ("single /search text", "1 shopper: /search text only", ""),
+                                  ("single /select", "1 shopper: /select (client + queue floor)", ""),
+                                  ("concurrent /search photo+text", "8 shoppers: /search photo + text", "load"),
+                                  ("concurrent /reply", "8 shoppers: /reply (automatic summary)", "")):
+            row = Row("api", f"{name} [{how}]", [ms / 1e3 for ms in samples.get(key, [])] or [float("nan")],
+                      rate_unit="q/s")
+            if target == "one":
+                with_target([row], f"p50 < {API_ONE_TARGET_MS:.0f} ms", lambda r: r.median * 1e3 < API_ONE_TARGET_MS)
+            elif target == "load":
+                row.name += f", {result['errors']} errors"
+                with_target([row], f"p95 < {API_LOAD_TARGET_MS:.0f} ms, 0 errors",
+                            lambda r: r.p95 * 1e3 < API_LOAD_TARGET_MS and not result["errors"])
+            rows.append(row)
+    return rows
 
 
 def peak_rss_row(name: str) -> Row:
@@ -450,6 +483,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="only the 10k FAISS tier")
     p.add_argument("--skip-faiss", action="store_true", help="no FAISS tiers")
     p.add_argument("--skip-app", action="store_true", help="no encoder/fusion/end-to-end/build benchmarks")
+    p.add_argument("--skip-api", action="store_true", help="no API-level (gradio_client) latency")
     p.add_argument("--queries", type=int, default=200, help="queries per FAISS latency/recall row")
     p.add_argument("--full-dim-max", type=int, default=100_000,
                    help="tiers larger than this use the image half of the vectors only")
@@ -475,6 +509,7 @@ def main(argv: list[str] | None = None) -> None:
           f"model {manifest['model']}", file=sys.stderr, flush=True)
 
     rows = [] if args.skip_app else bench_app(engine, args.catalog, args)
+    rows += [] if args.skip_api else bench_api(args)
     rows.append(peak_rss_row("peak RSS (ru_maxrss) before the FAISS tiers"))
     faiss_rows, tiers = bench_faiss(engine.index.vectors, engine.index.dim, args)
     faiss.omp_set_num_threads(app_faiss_threads)

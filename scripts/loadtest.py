@@ -193,13 +193,17 @@ def phase_concurrent(url: str, rec: Recorder, photos: list[str], sessions: int, 
 
 
 def phase_memory(url: str, rec: Recorder, photos: list[str], count: int, download: bool) -> None:
-    for n in range(count):
+    """`count` short sessions, 4 at a time; each connects, searches once with a reply, and leaves."""
+    def visit(n: int) -> None:
         shopper = rec.call("memory", "connect", lambda: Shopper(url, download))
         if shopper is None:
-            continue
+            return
         rec.call("memory", "/search photo+text", lambda: shopper.search(photos[n % len(photos)], TWEAKS[n % 8]))
         rec.call("memory", "/reply", shopper.reply)
-        shopper.close()
+        closing.submit(shopper.close)  # gradio_client's close waits up to 1 s for its heartbeat
+
+    with ThreadPoolExecutor(16) as closing, ThreadPoolExecutor(4) as pool:
+        list(pool.map(visit, range(count)))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -211,7 +215,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sessions", type=int, default=8, help="concurrent shoppers")
     p.add_argument("--searches", type=int, default=8, help="photo + text searches (+ replies) per shopper")
     p.add_argument("--memory-sessions", type=int, default=200, help="short sessions in the memory phase")
-    p.add_argument("--ttl", type=float, default=20.0,
+    p.add_argument("--ttl", type=float, default=60.0,
                    help="session time-to-live (s) of the server this script starts (FASHION_RAG_SESSION_TTL)")
     p.add_argument("--download", action="store_true",
                    help="clients also download every result image, as gradio_client does by default")
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict:
             phase_memory(url, rec, photos, args.memory_sessions, args.download)
             memory[f"after {args.memory_sessions} sessions"] = rss_mb(pid)
             if proc is not None:  # our own server: we know its TTL, so wait for expiry
-                time.sleep(args.ttl * 2 + 5)
+                time.sleep(args.ttl * 1.25 + 10)  # the expiry thread runs every ttl / 4
                 memory["after expiry"] = rss_mb(pid)
     finally:
         timer.cancel()
@@ -278,6 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
     for (phase, endpoint), errors in rec.errors.items():
         print(f"errors in {phase} {endpoint}: {len(errors)}, e.g. {errors[0]}")
     result = {"rows": rows, "info": info, "memory": memory, "sessions": args.sessions,
+              "samples": {f"{phase} {endpoint}": ms for (phase, endpoint), ms in rec.times.items()},
               "download": args.download, "errors": sum(len(e) for e in rec.errors.values())}
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

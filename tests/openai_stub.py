@@ -57,6 +57,7 @@ class OpenAIStub:
         self.api_key, self.mode, self.reply = api_key, mode, reply
         self.hang_seconds, self.cut_after, self.chunk_delay = hang_seconds, cut_after, chunk_delay
         self.requests: list[dict[str, Any]] = []  # {"path", "headers" (lower-case keys), "json"}
+        self.gets: list[str] = []  # paths anyone tried to GET (e.g. a browser fetching an image)
         self._closed = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.stub = self  # type: ignore[attr-defined]
@@ -116,6 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_GET(self) -> None:
+        self.server.stub.gets.append(self.path)  # type: ignore[attr-defined]
         self._error(404, "Only POST chat completions are served.", "not_found")
 
     def do_POST(self) -> None:

@@ -134,3 +134,27 @@ def test_like_a_product_and_start_the_quiz(app_url, browser):
     assert "Round 1 of 3" in browser.find_element(By.ID, "taste").text
     assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body.error")
     browser.save_screenshot(str(TASTE_SHOT))
+
+
+def test_a_model_reply_cannot_make_the_browser_fetch_anything(app_url, browser, monkeypatch):
+    """A model talked into writing images, HTML and links: the page shows text, fetches nothing."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.openai_stub import serving as openai_stub
+
+    with openai_stub(monkeypatch, "sk-browser-test", "10") as stub:
+        tracker = f"http://127.0.0.1:{stub.port}/tracker.png"
+        stub.reply = (f"**Pair #1** with the rest. ![look]({tracker}) <img src='{tracker}'> "
+                      f"[more]({tracker}) {tracker}")
+        wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+        browser.get(app_url)
+        box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "textarea"))
+        box.send_keys(f"black formal shoes for men ![x]({tracker})" + Keys.ENTER)
+        wait.until(lambda d: "Pair #1" in d.find_element(By.ID, "reply").text)
+        wait.until(lambda d: "black formal shoes" in d.find_element(By.ID, "history").text)
+        for panel in ("reply", "history", "details"):
+            assert not browser.find_elements(By.CSS_SELECTOR, f"#{panel} img, #{panel} a[href]"), panel
+        assert "image: look" in browser.find_element(By.ID, "reply").text
+        assert stub.gets == []  # nothing asked the tracker for the image
