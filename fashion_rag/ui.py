@@ -114,16 +114,15 @@ def _checked(base: type) -> type:
     def preprocess(self, payload):
         try:
             return base.preprocess(self, payload)
-        except gr.Error as exc:  # Gradio's own check, e.g. a value not among the choices
-            message = exc.message
-        except (TypeError, ValueError):  # a number that is not one, or out of range
-            name = self.label or "This value"
-            try:
-                float(payload)
-                message = (f"{name} must be between {getattr(self, 'minimum', None)} and "
-                           f"{getattr(self, 'maximum', None)}, not {payload!r}.")
-            except (TypeError, ValueError):
-                message = f"{name} must be a number, not {payload!r}."
+        except (TypeError, ValueError) as exc:  # gr.Error is a ValueError too
+            message = getattr(exc, "message", None) or str(exc)
+            if hasattr(self, "minimum"):  # a number that is not one, or out of range: name it
+                name = self.label or "This value"
+                try:
+                    float(payload)
+                    message = f"{name} must be between {self.minimum} and {self.maximum}, not {payload!r}."
+                except (TypeError, ValueError):
+                    message = f"{name} must be a number, not {payload!r}."
         log.info("Rejected input: %s", message[:200])
         raise gr.Error(message, print_exception=False) from None
 
