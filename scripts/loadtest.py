@@ -19,9 +19,11 @@ Photos are real user photos (validation split), texts are everyday tweaks.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,7 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,6 +43,7 @@ TWEAKS = ["in red", "no stripes", "for summer", "something darker", "in black fo
           "same but casual", "in softer colours for fall", "in blue"]
 LIMITS = {"sessions": 64, "searches": 50, "memory_sessions": 1000, "seconds": 1800}  # bounds
 PHASES = ("single", "concurrent", "memory")
+TLS = ssl.create_default_context()  # one verified TLS context for every client request
 
 
 def free_port() -> int:
@@ -136,10 +140,14 @@ class Recorder:
 class Shopper:
     """One browser-like session: its own gradio_client Client (own session hash)."""
 
-    def __init__(self, url: str, download: bool):
+    def __init__(self, url: str, download: bool, fresh_tls: bool = False):
         from gradio_client import Client
-        # By default gradio_client downloads every output file; a browser fetches images itself.
-        self.client = Client(url, verbose=False, ssl_verify=False, **({} if download else {"download_files": False}))
+        # gradio_client downloads every output file by default (a browser fetches images itself,
+        # over kept-alive connections), and with ssl_verify=True each of its HTTP requests builds
+        # a TLS context from the CA bundle (~18 ms of CPU, even for http://). A context built once
+        # (still verifying certificates, for https Spaces) is passed instead unless `fresh_tls`.
+        self.client = Client(url, verbose=False, ssl_verify=True if fresh_tls else TLS,
+                             **({} if download else {"download_files": False}))
 
     def search(self, photo: str | None, text: str, k: int = 12):
         from gradio_client import handle_file
@@ -156,8 +164,8 @@ class Shopper:
         self.client.close()
 
 
-def phase_single(url: str, rec: Recorder, photos: list[str], runs: int, download: bool) -> None:
-    shopper = Shopper(url, download)
+def phase_single(connect: Callable[[], Shopper], rec: Recorder, photos: list[str], runs: int) -> None:
+    shopper = connect()
     for n in range(runs + 2):  # two warm-up rounds, not recorded
         phase = "single" if n >= 2 else "warmup"
         photo, tweak = photos[n % len(photos)], TWEAKS[n % len(TWEAKS)]
@@ -170,13 +178,13 @@ def phase_single(url: str, rec: Recorder, photos: list[str], runs: int, download
     shopper.close()
 
 
-def phase_concurrent(url: str, rec: Recorder, photos: list[str], sessions: int, searches: int,
-                     download: bool) -> float:
+def phase_concurrent(connect: Callable[[], Shopper], rec: Recorder, photos: list[str], sessions: int,
+                     searches: int) -> float:
     """Wall time of the phase (s); every shopper starts together."""
     barrier = threading.Barrier(sessions)
 
     def shop(n: int) -> None:
-        shopper = rec.call("concurrent", "connect", lambda: Shopper(url, download))
+        shopper = rec.call("concurrent", "connect", connect)
         barrier.wait()
         if shopper is None:
             return
@@ -192,10 +200,10 @@ def phase_concurrent(url: str, rec: Recorder, photos: list[str], sessions: int, 
     return time.perf_counter() - started
 
 
-def phase_memory(url: str, rec: Recorder, photos: list[str], count: int, download: bool) -> None:
+def phase_memory(connect: Callable[[], Shopper], rec: Recorder, photos: list[str], count: int) -> None:
     """`count` short sessions, 4 at a time; each connects, searches once with a reply, and leaves."""
     def visit(n: int) -> None:
-        shopper = rec.call("memory", "connect", lambda: Shopper(url, download))
+        shopper = rec.call("memory", "connect", connect)
         if shopper is None:
             return
         rec.call("memory", "/search photo+text", lambda: shopper.search(photos[n % len(photos)], TWEAKS[n % 8]))
@@ -219,6 +227,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="session time-to-live (s) of the server this script starts (FASHION_RAG_SESSION_TTL)")
     p.add_argument("--download", action="store_true",
                    help="clients also download every result image, as gradio_client does by default")
+    p.add_argument("--fresh-tls", action="store_true",
+                   help="clients build a TLS context per request (gradio_client's default) instead of sharing one")
     p.add_argument("--json", type=Path, help="also save the raw figures here")
     args = p.parse_args(argv)
     args.phases = [x.strip() for x in args.phases.split(",") if x.strip()]
@@ -243,16 +253,17 @@ def main(argv: list[str] | None = None) -> dict:
         pid, url = proc.pid, f"http://127.0.0.1:{port}/"
         print(f"app started in {time.perf_counter() - started:.1f} s at {url} (session TTL {args.ttl:g} s)")
     rec, memory, info = Recorder(), {}, {}
+    connect = functools.partial(Shopper, url, args.download, args.fresh_tls)
     timer = threading.Timer(LIMITS["seconds"], lambda: os._exit(3))  # the whole run is bounded
     timer.daemon = True
     timer.start()
     try:
         memory["start"] = rss_mb(pid)
         if "single" in args.phases:
-            phase_single(url, rec, photos, args.single_runs, args.download)
+            phase_single(connect, rec, photos, args.single_runs)
         if "concurrent" in args.phases:
             server_cpu, client_cpu = cpu_seconds(pid), own_cpu_seconds()
-            wall = phase_concurrent(url, rec, photos, args.sessions, args.searches, args.download)
+            wall = phase_concurrent(connect, rec, photos, args.sessions, args.searches)
             searches = args.sessions * args.searches
             info["concurrent searches/s"] = searches / wall
             if server_cpu is not None:  # CPU per search + reply, on the server and in the clients
@@ -260,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
             info["client CPU ms per search+reply"] = (own_cpu_seconds() - client_cpu) * 1000 / searches
         if "memory" in args.phases:
             memory["before sessions"] = rss_mb(pid)
-            phase_memory(url, rec, photos, args.memory_sessions, args.download)
+            phase_memory(connect, rec, photos, args.memory_sessions)
             memory[f"after {args.memory_sessions} sessions"] = rss_mb(pid)
             if proc is not None:  # our own server: we know its TTL, so wait for expiry
                 time.sleep(args.ttl * 1.25 + 10)  # the expiry thread runs every ttl / 4
@@ -281,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("server memory (RSS): " + ", ".join(f"{k} {v:.0f} MB" for k, v in memory.items() if v is not None))
     for (phase, endpoint), errors in rec.errors.items():
         print(f"errors in {phase} {endpoint}: {len(errors)}, e.g. {errors[0]}")
-    result = {"rows": rows, "info": info, "memory": memory, "sessions": args.sessions,
+    result = {"rows": rows, "info": info, "memory": memory, "sessions": args.sessions, "fresh_tls": args.fresh_tls,
               "samples": {f"{phase} {endpoint}": ms for (phase, endpoint), ms in rec.times.items()},
               "download": args.download, "errors": sum(len(e) for e in rec.errors.values())}
     if args.json:

@@ -3,6 +3,7 @@ without training, and answers searches from its own catalog (a small subset here
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -39,6 +40,9 @@ def test_space_folder_has_what_a_space_needs(space):
 
 
 def test_space_starts_without_shared_and_answers(space):
+    """Started from a copy, as after a push: the index (built where make_space ran) follows the
+    catalog to its new place."""
+    space = Path(shutil.copytree(space, space.parent / "pushed"))
     assert not (space.parent / "shared").exists() and not (space.parent.parent / "shared").exists()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FASHION_RAG_", "OPENAI_"))}
     env.update(SPACE_ID="someone/fashion-rag", HF_HUB_OFFLINE="1")

@@ -202,12 +202,13 @@ def load_index(folder: str | Path) -> Index:
 
 
 def _relocated(items: pd.DataFrame, manifest: dict) -> pd.DataFrame:
-    """Image paths under the configured catalog folder when the catalog the index was built from
-    has moved (a Space, a copied folder): the recorded paths start with its old folder."""
+    """Image paths under the configured catalog folder when the index was built from a catalog
+    elsewhere (a Space, a copied folder) and the images are there: paths under the old folder
+    are moved to the new one, so the app serves (and reads) the configured catalog's files."""
     old_root = str(Path(manifest["catalog"]).parent)
     new_root = str(settings.CATALOG_DIR.resolve())
-    if items.empty or old_root == new_root or Path(items["path"].iloc[0]).is_file():
+    if items.empty or old_root == new_root:
         return items
     moved = items["path"].str.startswith(old_root + "/")
     paths = items["path"].where(~moved, new_root + items["path"].str.slice(len(old_root)))
-    return items.assign(path=paths) if Path(paths.iloc[0]).is_file() else items
+    return items.assign(path=paths) if moved.any() and Path(paths[moved].iloc[0]).is_file() else items
