@@ -158,3 +158,19 @@ def test_a_model_reply_cannot_make_the_browser_fetch_anything(app_url, browser, 
             assert not browser.find_elements(By.CSS_SELECTOR, f"#{panel} img, #{panel} a[href]"), panel
         assert "image: look" in browser.find_element(By.ID, "reply").text
         assert stub.gets == []  # nothing asked the tracker for the image
+
+
+def test_an_upload_over_the_limit_gets_a_clear_message(app_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from fashion_rag import settings
+
+    big = tmp_path / "huge-photo.jpg"
+    big.write_bytes(b"\xff\xd8" + b"\0" * int(settings.MAX_UPLOAD_MB * 1024 * 1024 + 1024))
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    browser.get(app_url)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0].send_keys(str(big))
+    toast = wait.until(lambda d: [t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")
+                                  if "maximum allowed size" in t.text])
+    assert "huge-photo.jpg" in toast[0]
