@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -87,6 +88,25 @@ def test_idle_sessions_are_dropped_and_come_back_fresh(served):
     assert len(captions) == 3
     for client in clients:
         client.close()
+
+
+def test_uploads_are_deleted_once_as_old_as_an_expired_session(engine, monkeypatch):
+    from fashion_rag import ui
+    monkeypatch.setattr(settings, "SESSION_TTL", 2.0)
+    demo = ui.build_demo(engine)
+    port = free_port()
+    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        upload = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload",
+                            files={"files": ("shirt.jpg", catalog_image(STRIPED_SHIRT).read_bytes(), "image/jpeg")})
+        stored = Path(upload.json()[0])
+        assert stored.is_file()
+        deadline = time.monotonic() + 10
+        while stored.exists() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert not stored.exists()
+    finally:
+        demo.close()
 
 
 def test_reply_rate_limit_per_session(served, monkeypatch):
