@@ -24,7 +24,7 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
     catalog_csv = Path(catalog_dir or settings.CATALOG_DIR) / "styles.csv"
     model = model or settings.MODEL
     done = {}
-    if model == settings.MODEL and not Path(model).exists():
+    if model == settings.DEFAULT_MODEL and not Path(model).exists():  # a hub id or other folder is loaded as is
         from fashion_rag.encoding.train_encoder import main as train_encoder
         print(f"No encoder at {model}: training one (about 15-20 minutes on 2 CPU cores, once).")
         train_encoder(["--out", model])

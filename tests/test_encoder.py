@@ -91,3 +91,19 @@ def test_weights_hash_tells_checkpoints_apart(tmp_path, tiny_encoder, tiny_clip_
     assert own.weights_hash == load_encoder(tiny_encoder).weights_hash  # stable across loads
     other_clip = load_encoder(make_tiny_clip(tmp_path / "other-clip", seed=1))  # same shapes, other seed
     assert len({own.weights_hash, clip.weights_hash, other_clip.weights_hash}) == 3
+
+
+def test_prepare_with_a_hub_model_loads_it_instead_of_training_one(tmp_path, monkeypatch):
+    """FASHION_RAG_MODEL set to a hub id (a Space with a CLIP checkpoint): prepare() loads it (here:
+    offline, so a clear error at once) and never trains the default encoder in its place."""
+    from fashion_rag import prepare as prepare_module
+    from fashion_rag import settings
+
+    def no_training(argv):
+        raise AssertionError(f"trained an encoder: {argv}")
+
+    monkeypatch.setattr("fashion_rag.encoding.train_encoder.main", no_training)
+    monkeypatch.setattr(settings, "MODEL", "patrickjohncyh/fashion-clip")
+    with pytest.raises(ModelLoadError, match="patrickjohncyh/fashion-clip"):
+        prepare_module.prepare(index_dir=tmp_path / "index")
+    assert not (tmp_path / "index").exists()
