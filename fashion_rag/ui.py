@@ -753,6 +753,9 @@ def launch(demo: gr.Blocks, **kwargs):
     """demo.launch with the page's theme and CSS (Gradio 6 takes them at launch) and the limits
     of a public server: upload size, number of sessions, idle sessions dropped."""
     kwargs.setdefault("max_file_size", int(settings.MAX_UPLOAD_MB * 1024 * 1024))
+    # Never the catalog table, even if a catalog keeps images beside it (blocked beats allowed).
+    table = settings.CATALOG_DIR / "styles.csv"
+    kwargs.setdefault("blocked_paths", sorted({str(table), str(table.resolve())}))
     kwargs.setdefault("state_session_capacity", settings.MAX_SESSIONS)
     serving.quiet_bad_requests()
     serving.tune_heap()
