@@ -1,7 +1,7 @@
 """What a public server needs beyond the page: sessions that expire, throttled logins, rate limits.
 
 A share link or a Space is open to anyone. Gradio keeps each browser session (its state plus its own
-copy of the page's configuration, about 0.4 MB) until the process ends, checks a password as fast
+copy of the page's configuration, about 0.6 MB in all) until the process ends, checks a password as fast
 as it can be guessed, and lets one visitor call the paid model in a loop. These guards bound all three.
 """
 from __future__ import annotations
@@ -45,16 +45,16 @@ class RateLimit:
             mine.append(now)
             self._all.append(now)
             if len(self._events) > 10_000:  # forget idle keys, so the table cannot grow without end
-                self._events = {k: v for k, v in self._events.items() if v}
+                self._events = {k: v for k, v in self._events.items() if v and v[-1] > now - self.window}
             return 0.0
 
 
 class LoginThrottle:
-    """Gradio's `auth` (pass the `check` method: Gradio awaits only coroutine functions, and an
-    un-awaited coroutine would count as a yes): one user and password, and after `failures` wrong attempts within
-    `lockout` seconds every attempt (right or wrong) is refused with HTTP 429 until the lock-out
-    ends. Gradio does not tell `auth` who is asking, so the count is for the whole app: a guesser
-    can lock the owner out for a minute, but can try only `failures` passwords a minute."""
+    """One user and password for Gradio's `auth`, pass `check` (Gradio awaits only coroutine
+    functions; an un-awaited coroutine would count as a yes). After `failures` wrong attempts
+    within `lockout` seconds, every attempt (right or wrong) is refused with HTTP 429 until the
+    lock-out ends. Gradio does not tell `auth` who is asking, so the count is for the whole app:
+    a guesser can lock the owner out for a minute, but can try only `failures` passwords a minute."""
 
     def __init__(self, user: str, password: str, failures: int | None = None, lockout: float | None = None):
         self.user, self.password = user, password
@@ -137,11 +137,12 @@ def tune_heap() -> None:
 
 
 def expire_sessions_forever(demo, ttl: float | None = None) -> threading.Thread:
-    """A daemon thread that runs `expire_sessions` every ttl / 4 seconds (at most every minute)."""
+    """A daemon thread that runs `expire_sessions` every ttl / 4 seconds (at most every minute),
+    until the app is closed."""
     ttl = settings.SESSION_TTL if ttl is None else ttl
 
     def run() -> None:
-        while True:
+        while getattr(demo, "is_running", False):
             time.sleep(min(60.0, max(1.0, ttl / 4)))
             dropped = expire_sessions(demo, ttl)
             if dropped:
