@@ -6,11 +6,12 @@ competes for the same cores as the server (as the targets assume). Three phases:
 
   single      one shopper: photo + text /search (and text-only /search, /select) one after another
   concurrent  N shoppers at once, each doing photo + text /search then /reply, several times
-  memory      many short sessions one after another, then a wait for their state to expire:
+  memory      many short sessions (4 at a time), then a wait for their state to expire:
               the server's resident memory before, after the load and after expiry
 
 Prints p50 / p95 / max per endpoint and phase, errors, throughput and server memory.
-Photos are real user photos (validation split), texts are everyday tweaks.
+Photos are real user photos (validation split; catalog photos if there are none), texts are
+everyday tweaks.
 
     python scripts/loadtest.py                          # all phases, own server
     python scripts/loadtest.py --sessions 8 --searches 8 --phases single,concurrent
@@ -37,6 +38,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from fashion_rag import settings  # noqa: E402
 from fashion_rag.data.photos import load_photos  # noqa: E402
 
 TWEAKS = ["in red", "no stripes", "for summer", "something darker", "in black for the office",
@@ -166,15 +168,13 @@ class Shopper:
 
 def phase_single(connect: Callable[[], Shopper], rec: Recorder, photos: list[str], runs: int) -> None:
     shopper = connect()
-    for n in range(runs + 2):  # two warm-up rounds, not recorded
-        phase = "single" if n >= 2 else "warmup"
+    for _ in range(2):  # warm-up, not recorded
+        shopper.search(photos[-1], TWEAKS[-1]), shopper.search(None, TWEAKS[-1]), shopper.select(0)
+    for n in range(runs):
         photo, tweak = photos[n % len(photos)], TWEAKS[n % len(TWEAKS)]
-        if phase == "warmup":
-            shopper.search(photo, tweak), shopper.search(None, tweak), shopper.select(0)
-            continue
-        rec.call(phase, "/search photo+text", lambda: shopper.search(photo, tweak))
-        rec.call(phase, "/select", lambda: shopper.select(0))
-        rec.call(phase, "/search text", lambda: shopper.search(None, tweak))
+        rec.call("single", "/search photo+text", lambda: shopper.search(photo, tweak))
+        rec.call("single", "/select", lambda: shopper.select(0))
+        rec.call("single", "/search text", lambda: shopper.search(None, tweak))
     shopper.close()
 
 
@@ -244,7 +244,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    photos = load_photos("validation")["path"].tolist()[::7] or [None]
+    photos = load_photos("validation")["path"].tolist()[::7] or \
+        [str(p) for p in sorted((settings.CATALOG_DIR / "images").glob("*.jpg"))[:50]]
+    if not photos:
+        raise SystemExit("No photos to search with: no user photos and no catalog images.")
     proc, pid, url = None, args.pid, args.url
     if url is None:
         port = free_port()
