@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prepare()  # trains / builds whatever is missing or stale, with progress bars
         engine = load_engine(settings.INDEX_DIR)
+        engine.warm_up()
     except FashionRagError as exc:
         print(f"\nCannot start: {exc}", file=sys.stderr)
         return 1

@@ -202,3 +202,16 @@ def test_item_lookup(engine, items):
     assert engine.item(first)["id"] == first
     with pytest.raises(InputError, match="No item 1 "):
         engine.item(1)
+
+
+def test_warm_up_runs_a_search_and_an_outfit_and_survives_a_missing_photo(read_engine, tmp_path, monkeypatch,
+                                                                            caplog):
+    calls = []
+    search, complete = read_engine.search, read_engine.complete
+    monkeypatch.setattr(read_engine, "search", lambda **kw: calls.append(("search", kw)) or search(**kw))
+    monkeypatch.setattr(read_engine, "complete", lambda **kw: calls.append(("complete", kw)) or complete(**kw))
+    read_engine.warm_up()
+    assert [name for name, _ in calls] == ["search", "complete"] and calls[1][1]["planner"] == "rules"
+    monkeypatch.setattr(read_engine, "items", read_engine.items.assign(path=str(tmp_path / "gone.jpg")))
+    read_engine.warm_up()  # a photo deleted since indexing: a warning, not a failed start
+    assert "Warm-up skipped" in caplog.text

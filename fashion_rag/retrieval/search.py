@@ -27,7 +27,7 @@ from fashion_rag.encoding.encoder import Encoder, load_encoder
 from fashion_rag.encoding.fusion import MODES, NEEDS, GatedComposer, query_vector
 from fashion_rag.encoding.reader import ATTRIBUTES as READ_ATTRIBUTES
 from fashion_rag.encoding.reader import PhotoReader, Reading, pattern_of
-from fashion_rag.errors import InputError, StaleIndexError
+from fashion_rag.errors import FashionRagError, InputError, StaleIndexError
 from fashion_rag.outfits.outfit import MAX_ALTERNATIVES, Outfit, Outfitter
 from fashion_rag.outfits.planner import GROUP_ROLE, ROLE_OF, Piece, Vocabulary
 from fashion_rag.outfits.planner import plan as plan_outfit
@@ -87,6 +87,17 @@ class Engine:
             index_of = {c: i for i, c in enumerate(self.reader.classes[attribute])}
             codes[attribute] = values[attribute].map(lambda v: index_of.get(v, -1)).to_numpy()
         return codes
+
+    def warm_up(self) -> None:
+        """One photo + text search and one outfit on the first catalog photo, so that one-time
+        costs (torch's first calls, lazily built tables) are paid at start-up, not by the first
+        shopper, and a server's memory at start already includes them."""
+        photo = self.items["path"].iloc[0]
+        try:
+            self.search(image=photo, text="in red", k=12)
+            self.complete(image=photo, text="complete this look", planner="rules")  # never a paid call
+        except FashionRagError as exc:  # e.g. the photo went missing: the shoppers pay instead
+            log.warning("Warm-up skipped: %s", exc)
 
     def describe(self, image: ImageLike, corrections: dict[str, str] | None = None) -> Reading:
         """What the photo shows: per attribute (type, gender, colour, pattern), ranked (value,
