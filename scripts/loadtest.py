@@ -38,6 +38,8 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from gradio_client import Client, handle_file  # noqa: E402
+
 from fashion_rag import settings  # noqa: E402
 from fashion_rag.data.photos import load_photos  # noqa: E402
 
@@ -143,7 +145,6 @@ class Shopper:
     """One browser-like session: its own gradio_client Client (own session hash)."""
 
     def __init__(self, url: str, download: bool, fresh_tls: bool = False):
-        from gradio_client import Client
         # gradio_client downloads every output file by default (a browser fetches images itself,
         # over kept-alive connections), and with ssl_verify=True each of its HTTP requests builds
         # a TLS context from the CA bundle (~18 ms of CPU, even for http://). A context built once
@@ -152,7 +153,6 @@ class Shopper:
                              **({} if download else {"download_files": False}))
 
     def search(self, photo: str | None, text: str, k: int = 12):
-        from gradio_client import handle_file
         return self.client.predict(handle_file(photo) if photo else None, text, "auto", 0.5, k,
                                    [], [], [], [], [], "", "", "", "", api_name="/search")
 

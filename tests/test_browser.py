@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_ui import free_port, load_real_engine
+from tests.test_ui import load_real_engine, running_app
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOT = Path(__file__).resolve().parent.parent / "artifacts" / "screenshot.png"
@@ -17,12 +17,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/ch
 
 @pytest.fixture(scope="module")
 def app_url():
-    from fashion_rag import ui
-    demo = ui.build_demo(load_real_engine())
-    port = free_port()
-    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with running_app(load_real_engine()) as (_, url):
+        yield url
 
 
 @pytest.fixture

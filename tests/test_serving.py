@@ -20,8 +20,8 @@ from tests.openai_stub import serving as openai_stub
 from tests.test_ui import (
     STRIPED_SHIRT,
     catalog_image,
-    free_port,
     load_real_engine,
+    running_app,
     search,
 )
 
@@ -36,12 +36,8 @@ def engine():
 @pytest.fixture(scope="module")
 def served(engine):
     """(demo, url) of the app launched as app.py launches it."""
-    from fashion_rag import ui
-    demo = ui.build_demo(engine)
-    port = free_port()
-    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield demo, f"http://127.0.0.1:{port}/"
-    demo.close()
+    with running_app(engine) as served:
+        yield served
 
 
 def file_status(url: str, path) -> int:
@@ -91,13 +87,9 @@ def test_idle_sessions_are_dropped_and_come_back_fresh(served):
 
 
 def test_uploads_are_deleted_once_as_old_as_an_expired_session(engine, monkeypatch):
-    from fashion_rag import ui
     monkeypatch.setattr(settings, "SESSION_TTL", 2.0)
-    demo = ui.build_demo(engine)
-    port = free_port()
-    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        upload = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload",
+    with running_app(engine) as (_, url):
+        upload = httpx.post(f"{url}gradio_api/upload",
                             files={"files": ("shirt.jpg", catalog_image(STRIPED_SHIRT).read_bytes(), "image/jpeg")})
         stored = Path(upload.json()[0])
         assert stored.is_file()
@@ -105,8 +97,6 @@ def test_uploads_are_deleted_once_as_old_as_an_expired_session(engine, monkeypat
         while stored.exists() and time.monotonic() < deadline:
             time.sleep(0.25)
         assert not stored.exists()
-    finally:
-        demo.close()
 
 
 def test_reply_rate_limit_per_session(served, monkeypatch):
@@ -146,17 +136,12 @@ def test_markdown_helpers_leave_no_link_image_or_html(text):
 
 
 def test_login_is_throttled(engine):
-    from fashion_rag import ui
-    demo = ui.build_demo(engine)
-    port = free_port()
     auth = serving.LoginThrottle("shopper", "right-password", failures=5, lockout=3)
-    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, auth=auth.check)
-    login = f"http://127.0.0.1:{port}/login"
-    try:
+    with running_app(engine, auth=auth.check) as (_, url):
         codes: list[int] = []
 
         def guess(n: int) -> None:
-            codes.append(httpx.post(login, data={"username": "shopper", "password": f"guess-{n}"}).status_code)
+            codes.append(httpx.post(f"{url}login", data={"username": "shopper", "password": f"guess-{n}"}).status_code)
 
         threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
         for t in threads:
@@ -164,12 +149,10 @@ def test_login_is_throttled(engine):
         for t in threads:
             t.join()
         assert codes.count(400) == 5 and codes.count(429) == 25  # 5 guesses checked, the rest refused
-        locked = httpx.post(login, data={"username": "shopper", "password": "right-password"})
+        locked = httpx.post(f"{url}login", data={"username": "shopper", "password": "right-password"})
         assert locked.status_code == 429 and "try again" in locked.text
         time.sleep(3.2)
-        assert httpx.post(login, data={"username": "shopper", "password": "right-password"}).status_code == 200
-    finally:
-        demo.close()
+        assert httpx.post(f"{url}login", data={"username": "shopper", "password": "right-password"}).status_code == 200
 
 
 def test_bad_input_is_one_log_line_not_a_stack_trace(served, capfd, caplog):

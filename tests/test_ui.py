@@ -6,6 +6,7 @@ fresh client, i.e. a fresh browser session with its own history.
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,14 +50,23 @@ def engine():
     return load_real_engine()
 
 
-@pytest.fixture(scope="module")
-def app_url(engine):
+@contextmanager
+def running_app(engine, **launch):
+    """(demo, url) of the page around `engine`, launched as app.py launches it, on a free port."""
     from fashion_rag import ui
     demo = ui.build_demo(engine)
     port = free_port()
-    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch)
+    try:
+        yield demo, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(engine):
+    with running_app(engine) as (_, url):
+        yield url
 
 
 @pytest.fixture
