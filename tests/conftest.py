@@ -15,6 +15,9 @@ Fixtures (all generic, usable by any test module):
 - small_reader     folder of a photo reader trained (a few epochs, catalog rows only) on small_index
 - engine           fashion_rag.retrieval.search.Engine over small_index with small_composer (gated available)
 - read_engine      the same with small_reader too (guided available, auto uses it for photos)
+- milvus_uri       milvus://127.0.0.1:PORT of a real Milvus standalone started for the session (the PyPI
+                   package `milvus`) and stopped with its child process afterwards; tests that use it
+                   are skipped, with one line saying why, only if it cannot start
 - tiny_clip_dir    folder of a tiny random-weight transformers.CLIPModel with the MiniLM tokenizer and
                    a 32 px CLIPImageProcessor: a stand-in for a local CLIP checkpoint
 """
@@ -169,6 +172,17 @@ def real_engine():
         prepare()
         engine = load_engine(settings.INDEX_DIR)
     return engine
+
+
+@pytest.fixture(scope="session")
+def milvus_uri():
+    from fashion_rag.errors import StoreUnavailableError
+    from fashion_rag.retrieval.milvus_local import milvus_server
+    try:
+        with milvus_server() as uri:
+            yield uri
+    except StoreUnavailableError as exc:
+        pytest.skip(f"Milvus tests skipped: the Milvus server could not start ({exc})")
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ def test_build_writes_the_index_folder_and_an_honest_manifest(small_index, small
                                    "image file missing": [str(small_catalog.missing_image_id)],
                                    "image unreadable": [str(small_catalog.corrupt_image_id)]}
     index = load_index(small_index)
-    assert index.faiss.ntotal == n and index.vectors.shape == (n, 512) and index.vectors.dtype == np.float32
+    assert index.store.count() == n and index.vectors.shape == (n, 512) and index.vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(index.vectors[:, :256], axis=1), 1, atol=1e-5)  # image half
     assert np.allclose(np.linalg.norm(index.vectors[:, 256:], axis=1), 1, atol=1e-5)  # caption half
     assert index.items["id"].tolist() == small_catalog.ids
@@ -64,13 +64,14 @@ def test_approximate_index_types_find_what_flat_finds(small_index, engine, tmp_p
                            folder, index_type=kind, update=True, progress=False)
     assert manifest["index_type"] == kind and manifest["encoded"] == 0
     approximate, flat = load_index(folder), load_index(small_index)
-    assert isinstance(approximate.faiss, faiss.IndexHNSWFlat if kind == "hnsw" else faiss.IndexRefine)
-    flat_scores, flat_rows = flat.faiss.search(flat.vectors, 2)
-    scores, rows = approximate.faiss.search(flat.vectors, 1)
+    structure = faiss.downcast_index(approximate.store.index)
+    assert isinstance(structure, faiss.IndexHNSWFlat if kind == "hnsw" else faiss.IndexRefine)
+    flat_scores, flat_ids = flat.store.search(flat.vectors, 2)
+    scores, ids = approximate.store.search(flat.vectors, 1)
     assert np.allclose(scores[:, 0], flat_scores[:, 0], atol=1e-4)
     clear = flat_scores[:, 0] - flat_scores[:, 1] > 1e-4  # no tie for first place
-    assert clear.sum() > 100 and np.array_equal(rows[clear, 0], flat_rows[clear, 0])
-    assert np.array_equal(flat_rows[clear, 0], np.flatnonzero(clear))  # each item finds itself
+    assert clear.sum() > 100 and np.array_equal(ids[clear, 0], flat_ids[clear, 0])
+    assert np.array_equal(flat_ids[clear, 0], flat.items["id"][clear])  # each item finds itself
 
 
 def test_update_encodes_only_new_rows_and_notices_catalog_edits(small_index, small_catalog, engine, tmp_path):

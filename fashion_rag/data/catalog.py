@@ -17,6 +17,7 @@ COLUMNS = ["id", "gender", "masterCategory", "subCategory", "articleType", "base
 REQUIRED = ["id", "gender", "articleType", "baseColour"]
 ATTRIBUTES = ["gender", "articleType", "baseColour", "season", "usage"]  # what the guard filters on
 MISSING = {"", "NA", "nan", "None"}
+NAME_PATTERNS = ("stripe", "check", "print", "solid")  # pattern words the guard finds in product names
 
 # Article types a photo cannot tell apart share a group: the unit the photo reader predicts and
 # real-photo relevance is judged by. Types not listed are a group of their own (lower-cased).
@@ -172,3 +173,9 @@ def attribute_values(items: pd.DataFrame) -> dict[str, list[str]]:
     """The catalog's own values per attribute, most common first (for filters and the guard)."""
     return {col: [v for v in items[col].value_counts().index if v not in MISSING]
             for col in ATTRIBUTES}
+
+
+def pattern_tags(name: str) -> list[str]:
+    """The NAME_PATTERNS a product name mentions ("Striped Polo" -> ["stripe"])."""
+    name = str(name).lower()
+    return [stem for stem in NAME_PATTERNS if stem in name]

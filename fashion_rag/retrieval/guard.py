@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from fashion_rag.data.catalog import ATTRIBUTES
+from fashion_rag.data.catalog import ATTRIBUTES, NAME_PATTERNS, pattern_tags
 from fashion_rag.errors import InputError
+from fashion_rag.retrieval.store import Where
 
 LABELS = {"gender": "gender", "articleType": "type", "baseColour": "colour", "season": "season",
           "usage": "usage", "pattern": "pattern"}
@@ -20,6 +21,7 @@ PATTERNS = {"stripe": ["stripes", "striped", "stripy", "stripe"],
             "check": ["checks", "checked", "check", "plaid", "checkered"],
             "print": ["printed", "print", "prints", "graphic"],
             "solid": ["solid", "plain"]}
+assert tuple(PATTERNS) == NAME_PATTERNS
 SYNONYMS = {
     "baseColour": {"gray": ["Grey"], "navy": ["Navy Blue"], "wine": ["Maroon", "Burgundy"],
                    "golden": ["Gold"], "offwhite": ["Off White"], "ivory": ["Off White", "Cream"],
@@ -84,6 +86,14 @@ class Constraints:
         return all(self._has(item, c, v) for c, v in self.include.items()) and \
             not any(self._has(item, c, v) for c, v in self.exclude.items())
 
+    def where(self) -> Where:
+        """The constraints as a store filter. A unisex item counts as men's and women's, whether
+        asked for or ruled out (as in allows)."""
+        def widened(column: str, values: set[str]) -> set[str]:
+            return values | {"Unisex"} if column == "gender" and values & {"Men", "Women"} else set(values)
+        return Where({c: widened(c, v) for c, v in self.include.items()},
+                     {c: widened(c, v) for c, v in self.exclude.items()})
+
     def describe(self) -> list[str]:
         """Human-readable constraints, e.g. ['colour: Red', 'not type: Sandals']."""
         return [f"{LABELS.get(c, c)}: {' or '.join(sorted(v))}" for c, v in self.include.items()] + \
@@ -102,8 +112,7 @@ class Constraints:
     @staticmethod
     def _has(item: dict, column: str, values: set[str]) -> bool:
         if column == "pattern":
-            name = str(item.get("productDisplayName", "")).lower()
-            return any(word in name for word in values)
+            return bool(values.intersection(pattern_tags(item.get("productDisplayName", ""))))
         value = item.get(column, "")
         # A unisex item suits a shopper asking for men's or women's things.
         return value in values or (column == "gender" and value == "Unisex" and bool(values & {"Men", "Women"}))

@@ -1,4 +1,5 @@
-"""The offline stage: catalog + encoder -> FAISS index, item table and manifest in one folder.
+"""The offline stage: catalog + encoder -> vector store (FAISS file or Milvus collection), item
+table and manifest in one folder.
 
 Each item is stored as one vector [image embedding ; caption embedding]. A query is a vector of
 the same shape, so every fusion mode (image, text, weighted sum, concat) is one inner-product
@@ -11,7 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -26,16 +26,22 @@ from fashion_rag.data.catalog import (
 )
 from fashion_rag.data.images import load_image
 from fashion_rag.encoding.encoder import Encoder
-from fashion_rag.errors import FashionRagError, IndexMissingError, InputError
+from fashion_rag.errors import (
+    FashionRagError,
+    IndexMissingError,
+    InputError,
+    StaleIndexError,
+)
+from fashion_rag.retrieval.store import INDEX_TYPES, FaissStore, VectorStore, open_store
 
 FORMAT = 1
-INDEX_TYPES = ("flat", "hnsw", "ivfpq")
+STORE_META = ("model_hash", "catalog_fingerprint", "items")  # what a store records of its build
 FILES = {"index": "items.faiss", "items": "items.csv", "vectors": "vectors.npy", "manifest": "manifest.json"}
 
 
 @dataclass
 class Index:
-    faiss: faiss.Index
+    store: VectorStore
     items: pd.DataFrame  # row i describes vector i
     vectors: np.ndarray  # (n, 2 * dim) float32, kept for updates and for using an item as a query
     manifest: dict
@@ -56,28 +62,6 @@ class Index:
         """The catalog table it was built from, or the configured one when the index was moved."""
         recorded = Path(self.manifest["catalog"])
         return recorded if recorded.is_file() else settings.CATALOG_DIR / "styles.csv"
-
-
-def make_faiss(vectors: np.ndarray, index_type: str = "flat") -> faiss.Index:
-    """Exact inner product by default; HNSW or IVF-PQ (with exact re-ranking) for 100k+ items."""
-    n, d = vectors.shape
-    if index_type == "flat":
-        index = faiss.IndexFlatIP(d)
-    elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction, index.hnsw.efSearch = 80, 96
-    elif index_type == "ivfpq":
-        nlist = int(max(1, min(4 * np.sqrt(n), n // 39)))
-        # PQ training needs at least 2**nbits vectors; "np": no polysemous training (unused, ~1 min).
-        nbits = int(max(1, min(8, np.log2(n))))
-        index = faiss.index_factory(d, f"IVF{nlist},PQ{d // 8}x{nbits}np,RFlat", faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        faiss.extract_index_ivf(index).nprobe = min(nlist, 32)
-        index.k_factor = 32  # re-rank 32k PQ candidates exactly: R@10 0.98 at 1M (scripts/benchmark.py)
-    else:
-        raise ValueError(f"Unknown index type {index_type!r}; choose one of {INDEX_TYPES}.")
-    index.add(vectors)
-    return index
 
 
 def encode_items(encoder: Encoder, items: pd.DataFrame, batch_size: int = 64,
@@ -108,14 +92,20 @@ def encode_items(encoder: Encoder, items: pd.DataFrame, batch_size: int = 64,
 
 
 def build_index(catalog_csv: str | Path, encoder: Encoder, out: str | Path, images_dir: str | Path | None = None,
-                index_type: str = "flat", update: bool = False, batch_size: int = 64,
-                progress: bool = True) -> dict:
-    """Encode the catalog and write the index folder; with update=True, only new items are encoded."""
+                index_type: str | None = None, update: bool = False, batch_size: int = 64,
+                progress: bool = True, store: str | None = None) -> dict:
+    """Encode the catalog into the index folder and the vector store (`store`: "faiss", the
+    default setting, or "milvus://host:port[/collection]"). With update=True, only new or changed
+    items are encoded, and a store of the same kind is changed in place: changed and new items are
+    added, removed ones deleted. `index_type` (flat, hnsw, ivfpq) defaults to the old index's."""
     started = time.time()
-    out = Path(out)
+    out, uri = Path(out), store or settings.STORE
     catalog: Catalog = load_catalog(catalog_csv, images_dir)
     items = catalog.items.assign(caption=[caption(r) for r in catalog.items.to_dict("records")])
     old = _reusable(out, encoder) if update else None
+    index_type = index_type or (old.manifest["index_type"] if old is not None else "flat")
+    if index_type not in INDEX_TYPES:
+        raise InputError(f"Unknown index type {index_type!r}; choose one of {INDEX_TYPES}.")
     if old is not None:
         known = {(int(i), p, c): row for row, (i, p, c) in
                  enumerate(zip(old.items["id"], old.items["path"], old.items["caption"]))}
@@ -135,6 +125,10 @@ def build_index(catalog_csv: str | Path, encoder: Encoder, out: str | Path, imag
     if not vectors:
         raise FashionRagError(f"No catalog item could be indexed from {catalog_csv}.")
     items, vectors = items.iloc[rows].reset_index(drop=True), np.vstack(vectors).astype(np.float32)
+    target = _fill_store(old, uri, index_type, items, vectors, set(good_fresh["id"].astype(int)))
+    if isinstance(target, FaissStore):  # its rows are in the order items were added
+        order = pd.Series(range(len(items)), index=items["id"].astype(int))[target.ids].to_numpy()
+        items, vectors = items.iloc[order].reset_index(drop=True), vectors[order]
     skipped = dict(catalog.skipped)
     if bad:
         skipped["image unreadable"] = [str(i) for i in bad]
@@ -145,39 +139,63 @@ def build_index(catalog_csv: str | Path, encoder: Encoder, out: str | Path, imag
         "format": FORMAT, "model": encoder.name, "model_hash": encoder.weights_hash, "dim": encoder.dim,
         "vector": "image embedding ; caption embedding", "items": len(items),
         "catalog": str(Path(catalog_csv).resolve()), "catalog_fingerprint": table_fingerprint,
-        "index_type": index_type, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "store": uri, "index_type": index_type, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(seconds, 1), "encoded": len(good_fresh), "reused": len(items) - len(good_fresh),
         "images_per_second": round(len(fresh) / seconds, 1) if len(fresh) else None,
         "skipped": {reason: ids for reason, ids in skipped.items()},
     }
-    _write(out, make_faiss(vectors, index_type), items, vectors, manifest)
+    _write(out, target, items, vectors, manifest)
     return manifest
+
+
+def _fill_store(old: Index | None, uri: str, index_type: str, items: pd.DataFrame, vectors: np.ndarray,
+                encoded: set[int]) -> VectorStore:
+    """The old store changed in place when it is of the same kind (items re-encoded or gone are
+    deleted, new and re-encoded ones added), else a new store with every item."""
+    ids = items["id"].to_numpy(np.int64)
+    if old is not None and old.manifest["store"] == uri and old.manifest["index_type"] == index_type:
+        store = old.store
+        kept = set(map(int, ids)) - encoded
+        store.delete(np.array([i for i in old.items["id"] if int(i) not in kept], np.int64))
+        new = np.isin(ids, list(encoded))
+        if new.any():
+            store.add(ids[new], vectors[new], items[new])
+        return store
+    store = open_store(uri, vectors.shape[1], index_type)
+    store.add(ids, vectors, items)
+    return store
 
 
 def _reusable(out: Path, encoder: Encoder) -> Index | None:
     """The existing index, if it was made with the same weights (else its vectors are useless)."""
     try:
-        old = load_index(out)
-    except IndexMissingError:
+        old = load_index(out, check_store=False)
+    except (IndexMissingError, StaleIndexError):
         return None
     return old if old.manifest.get("model_hash") == encoder.weights_hash else None
 
 
-def _write(out: Path, index: faiss.Index, items: pd.DataFrame, vectors: np.ndarray, manifest: dict) -> None:
-    """Write into a temporary folder, then swap it in: a failed build never leaves half an index."""
+def _write(out: Path, store: VectorStore, items: pd.DataFrame, vectors: np.ndarray, manifest: dict) -> None:
+    """Write into a temporary folder, then swap it in: a failed build never leaves half an index.
+    The store records the build too (a Milvus collection's properties), checked by load_index."""
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".building"
     tmp.mkdir(exist_ok=True)
-    faiss.write_index(index, str(tmp / FILES["index"]))
+    store.persist(tmp, {key: manifest[key] for key in STORE_META})
     items[COLUMNS + ["path", "caption"]].to_csv(tmp / FILES["items"], index=False)
     np.save(tmp / FILES["vectors"], vectors)
     (tmp / FILES["manifest"]).write_text(json.dumps(manifest, indent=2))
+    (out / FILES["manifest"]).unlink(missing_ok=True)  # until the swap is done, no index is claimed
+    (out / FILES["index"]).unlink(missing_ok=True)  # a FAISS file beside a Milvus manifest would mislead
     for key in ("index", "items", "vectors", "manifest"):  # manifest last: it marks a complete index
-        (tmp / FILES[key]).replace(out / FILES[key])
+        if (tmp / FILES[key]).exists():
+            (tmp / FILES[key]).replace(out / FILES[key])
     tmp.rmdir()
 
 
-def load_index(folder: str | Path) -> Index:
+def load_index(folder: str | Path, check_store: bool = True) -> Index:
+    """The index folder and its vector store. `check_store`: the store must hold what the manifest
+    says (a Milvus collection changed by another build is stale) and be the configured one."""
     folder = Path(folder)
     manifest_path = folder / FILES["manifest"]
     if not manifest_path.is_file():
@@ -187,18 +205,32 @@ def load_index(folder: str | Path) -> Index:
     if manifest.get("format") != FORMAT:
         raise IndexMissingError(f"The index in {folder} has an old format; rebuild it with "
                                 "`python scripts/build_index.py`.")
+    uri = manifest.get("store", "faiss")
+    if check_store and uri != settings.STORE:
+        raise StaleIndexError(f"The index in {folder} is in the {uri} store, but FASHION_RAG_STORE is "
+                              f"{settings.STORE}; move it with `python scripts/build_index.py --update --out "
+                              f"{folder}` (no re-encoding).")
     try:
-        index = faiss.read_index(str(folder / FILES["index"]))
         items = pd.read_csv(folder / FILES["items"], dtype=str, keep_default_na=False)
         vectors = np.load(folder / FILES["vectors"])
+        items["id"] = items["id"].astype(int)
+        store = FaissStore.load(folder / FILES["index"], manifest["index_type"], items) if uri == "faiss" else None
     except Exception as exc:  # a truncated or hand-edited file: say which folder to rebuild
         raise IndexMissingError(f"The index in {folder} is damaged ({type(exc).__name__}); rebuild it "
                                 "with `python scripts/build_index.py`.") from exc
-    items["id"] = items["id"].astype(int)
-    if not (index.ntotal == len(items) == len(vectors) == manifest["items"]):
+    if store is None:
+        # pymilvus only when asked for
+        from fashion_rag.retrieval.milvus_store import MilvusStore
+        store = MilvusStore(uri, vectors.shape[1], manifest["index_type"])
+        recorded = store.meta()
+        if check_store and any(recorded.get(key) != manifest[key] for key in STORE_META):
+            raise StaleIndexError(f"The Milvus collection at {uri} does not hold the index in {folder} (another "
+                                  "build changed it, or an update was cut short); run `python scripts/build_index.py "
+                                  f"--update --out {folder}`.")
+    if not (store.count() == len(items) == len(vectors) == manifest["items"]):
         raise IndexMissingError(f"The index in {folder} is inconsistent (vectors, items and manifest "
                                 "disagree); rebuild it with `python scripts/build_index.py`.")
-    return Index(index, _relocated(items, manifest), vectors, manifest)
+    return Index(store, _relocated(items, manifest), vectors, manifest)
 
 
 def _relocated(items: pd.DataFrame, manifest: dict) -> pd.DataFrame:

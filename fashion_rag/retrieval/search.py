@@ -1,4 +1,5 @@
-"""The query side: photo and/or text -> fused query vector -> FAISS -> attribute guard -> hits.
+"""The query side: photo and/or text -> fused query vector -> vector store search, filtered by the
+attribute guard -> hits.
 
 With a photo, the photo reader says what it shows, and the `guided` mode (what `auto` picks for a
 photo, with or without words) keeps that through the tweak (fashion_rag.retrieval.tweak).
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fashion_rag import settings
 from fashion_rag.data.catalog import (
@@ -32,7 +34,7 @@ from fashion_rag.outfits.outfit import MAX_ALTERNATIVES, Outfit, Outfitter
 from fashion_rag.outfits.planner import GROUP_ROLE, ROLE_OF, Piece, Vocabulary
 from fashion_rag.outfits.planner import plan as plan_outfit
 from fashion_rag.retrieval import tweak
-from fashion_rag.retrieval.guard import MAX_CHARS, Guard
+from fashion_rag.retrieval.guard import MAX_CHARS, Constraints, Guard
 from fashion_rag.retrieval.hits import Hit
 from fashion_rag.retrieval.index import Index, load_index
 from fashion_rag.retrieval.tweak import Plan, plan, prior
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 AUTO_BOTH = ("guided", "gated", "concat")
 AUTO_IMAGE = ("guided", "image")
 AUTO_TEXT = "concat"
-MIN_POOL = 2000  # candidates searched before the guard filters; the whole catalog when it is this small
+MIN_POOL = 2000  # candidates a reading prior re-ranks in catalogs of over 50k items (else all)
 MAX_K = 100
 POOL = 1000  # candidates (matching the query) a profile re-ranks, beyond k
 
@@ -71,6 +73,7 @@ class Engine:
         self.items = index.items
         self._records = self.items.to_dict("records")
         self._row_of = {int(i): row for row, i in enumerate(self.items["id"])}
+        self._row_index = pd.Index(self.items["id"].astype(np.int64))
         self.attribute_values = attribute_values(self.items)
         self.guard = Guard(self.attribute_values)
         self.warnings = warnings or []
@@ -300,34 +303,33 @@ class Engine:
             return []
         vectors = self.encoder.encode_texts(texts)
         queries = np.stack([query_vector(AUTO_TEXT, None, v, 0.5) for v in vectors])
-        total = self.index.faiss.ntotal
-        scores, rows = self.index.faiss.search(queries, total if total <= 50_000 else 20 * MIN_POOL)
-        return [(r[r >= 0], s[r >= 0]) for r, s in zip(rows, scores)]
+        total = len(self.items)
+        scores, ids = self.index.store.search(queries, total if total <= 50_000 else 20 * MIN_POOL)
+        return [self._rows(i, s) for i, s in zip(ids, scores)]
 
-    def _ranked(self, query: np.ndarray, k: int, constraints, notes: list[str],
+    def _rows(self, ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Item-table rows (and their scores) of the ids a store found; padding and ids the table
+        does not have are dropped."""
+        rows = self._row_index.get_indexer(ids)
+        return rows[rows >= 0], scores[rows >= 0]
+
+    def _ranked(self, query: np.ndarray, k: int, constraints: Constraints, notes: list[str],
                 bonus: np.ndarray | None = None, extra: int = 0) -> list[Hit]:
-        """Up to k (+ extra, for re-ranking) allowed hits, best first; a note when under k."""
-        total = self.index.faiss.ntotal
-        wide = constraints or bonus is not None or extra
-        pool = total if (wide and total <= 50_000) else min(total, max(MIN_POOL, 20 * k) if wide else k)
-        scores, rows = self.index.faiss.search(query[None], pool)
-        scores, rows = scores[0], rows[0]
+        """Up to k (+ extra, for re-ranking) hits that meet the constraints, best first, and a note
+        when fewer match. The store applies the constraints inside its search; a reading prior
+        (bonus) re-ranks, so it gets the whole catalog (or MIN_POOL+) to re-rank."""
+        total = len(self.items)
+        pool = k + extra if bonus is None else total if total <= 50_000 else max(MIN_POOL, 20 * k)
+        scores, ids = self.index.store.search(query[None], pool, constraints.where())
+        rows, scores = self._rows(ids[0], scores[0])
         if bonus is not None:
-            valid = rows >= 0
-            scores, rows = scores[valid] + bonus[rows[valid]], rows[valid]
+            scores = scores + bonus[rows]
             order = np.argsort(-scores, kind="stable")
             scores, rows = scores[order], rows[order]
-        hits = []
-        for score, row in zip(scores, rows):
-            if row < 0 or not constraints.allows(self._records[row]):
-                continue
-            item = self._records[row]
-            hits.append(Hit(int(item["id"]), float(score), dict(item)))
-            if len(hits) == k + extra:
-                break
+        hits = [Hit(int(self._records[row]["id"]), float(score), dict(self._records[row]))
+                for score, row in zip(scores[:k + extra], rows[:k + extra])]
         if constraints and len(hits) < k:
-            where = "in the catalog" if pool == total else f"among the {pool} closest items"
-            notes.append(f"Only {len(hits)} item{'s' * (len(hits) != 1)} {where} match "
+            notes.append(f"Only {len(hits)} item{'s' * (len(hits) != 1)} in the catalog match "
                          f"{'; '.join(constraints.describe())}.")
         return hits
 
