@@ -46,8 +46,9 @@ from fashion_rag.data.catalog import caption, load_catalog  # noqa: E402
 from fashion_rag.data.photos import load_photos  # noqa: E402
 from fashion_rag.encoding.encoder import Encoder  # noqa: E402
 from fashion_rag.encoding.fusion import query_vector  # noqa: E402
-from fashion_rag.retrieval.index import build_index, make_faiss  # noqa: E402
+from fashion_rag.retrieval.index import build_index  # noqa: E402
 from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
+from fashion_rag.retrieval.store import make_faiss  # noqa: E402
 
 K = 10
 E2E_TARGET_MS, BUILD_TARGET_IPS, ANN_TARGET_MS, ANN_TARGET_RECALL = 100.0, 50.0, 10.0, 0.95

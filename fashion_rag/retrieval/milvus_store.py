@@ -77,7 +77,7 @@ class MilvusStore:
             raise InputError(f"Unknown index type {index_type!r}; choose one of {INDEX_TYPES}.")
         self.uri, self.dim, self.index_type = uri, dim, index_type
         self.address, self.collection = parse_uri(uri)
-        self.client, self._marked = connect(self.address), False
+        self.client, self._marked, self._created = connect(self.address), False, create
         if create:
             if self.client.has_collection(self.collection):
                 self.client.drop_collection(self.collection)
@@ -101,8 +101,10 @@ class MilvusStore:
         params.add_index("vector", index_type=kind, metric_type="IP", params=build)
         for column in ATTRIBUTES:  # scalar indexes: filters are evaluated on them, not by scanning
             params.add_index(column, index_type="Trie")
+        # "Session": a process reads its own writes; "Strong" would wait ~200 ms per search for the
+        # cluster's time tick, and other processes read what persist() flushed and indexed.
         self.client.create_collection(self.collection, schema=schema, index_params=params,
-                                      consistency_level="Strong")
+                                      consistency_level="Session")
 
     def _changing(self) -> None:
         """Mark the collection as being changed until persist() records the build: a reader of a
@@ -113,9 +115,9 @@ class MilvusStore:
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, items: pd.DataFrame) -> None:
         self._changing()
-        items = items.reset_index(drop=True)
+        items, vectors = items.reset_index(drop=True), np.asarray(vectors, np.float32)
         for start in range(0, len(ids), BATCH):
-            rows = [{"id": int(ids[i]), "vector": vectors[i].astype(np.float32).tolist(),
+            rows = [{"id": int(ids[i]), "vector": vectors[i],
                      **{c: str(items.at[i, c]) for c in ATTRIBUTES},
                      "patterns": pattern_tags(items.at[i, "productDisplayName"])}
                     for i in range(start, min(len(ids), start + BATCH))]
@@ -148,7 +150,8 @@ class MilvusStore:
 
     def persist(self, folder: Path, meta: dict, timeout: float = 3600.0) -> None:
         """Flush, wait until the vector index covers every row (until then Milvus answers from a
-        coarse interim index, with lower recall), then record `meta`."""
+        coarse interim index, with lower recall), then record `meta`. A live collection changed in
+        place serves new rows from the interim index until Milvus hands them over (seconds)."""
         self.client.flush(self.collection)
         deadline = time.monotonic() + timeout
         while (state := self.client.describe_index(self.collection, "vector"))["pending_index_rows"] > 0:
@@ -156,6 +159,10 @@ class MilvusStore:
                 raise StoreUnavailableError(f"Milvus at {self.address} did not finish indexing {self.collection} "
                                             f"in {timeout:.0f} s ({state['indexed_rows']} of {state['total_rows']} rows).")
             time.sleep(0.5)
+        if self._created:  # nobody searches it yet: reload, so every segment is served by its index
+            self.client.release_collection(self.collection)
+            self.client.load_collection(self.collection)
+            self._created = False
         self.client.alter_collection_properties(self.collection, properties={META: json.dumps(meta)})
         self._marked = False
 
