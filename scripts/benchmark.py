@@ -17,6 +17,7 @@ tier holds ~100 noisy copies of each, nearly tied in distance to a query: a hard
 distances (k_factor matters), an easy one for choosing IVF cells (nprobe hardly matters).
 
     python scripts/benchmark.py [--index DIR] [--quick] [--sizes 10000,100000,1000000]
+                                [--stores 1000000,10000000] [--stores-only]
                                 [--repeats 20] [--json results.json]
 """
 from __future__ import annotations
@@ -481,6 +482,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--build-images", type=int, default=512, help="catalog images for the build benchmark")
     p.add_argument("--build-runs", type=int, default=3, help="timed build_index runs (after one warm-up)")
     p.add_argument("--sizes", default="10000,100000,1000000", help="FAISS tiers, comma-separated")
+    p.add_argument("--stores", help="also the vector stores at these sizes, with filters (scripts/benchmark_stores.py;"
+                   " 1000000,10000000 takes about an hour)")
+    p.add_argument("--stores-only", action="store_true", help="only the vector stores (--stores, default 1M and 10M)")
     p.add_argument("--quick", action="store_true", help="only the 10k FAISS tier")
     p.add_argument("--skip-faiss", action="store_true", help="no FAISS tiers")
     p.add_argument("--skip-app", action="store_true", help="no encoder/fusion/end-to-end/build benchmarks")
@@ -502,6 +506,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    import benchmark_stores  # it imports this module's synthesis helpers
+    if args.stores_only:
+        benchmark_stores.main(["--sizes", args.stores or "1000000,10000000", "--index", str(args.index)])
+        return
     started, load_before = time.time(), os.getloadavg()
     app_faiss_threads = faiss.omp_get_max_threads()
     engine = load_engine(args.index, composer_dir=args.composer)
@@ -542,6 +550,8 @@ def main(argv: list[str] | None = None) -> None:
         print("noise sigma per dimension: " + ", ".join(f"{n:,}: {t['noise_sigma']:.4f}" for n, t in tiers.items()))
     for line in advice:
         print(f"recommended: {line}")
+    if args.stores:
+        benchmark_stores.main(["--sizes", args.stores, "--index", str(args.index)])
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "recommendations": advice, "rows": [
             {**asdict(r), "median": r.median, "p95": r.p95, "rate": r.rate} for r in rows]}, indent=2))

@@ -25,7 +25,12 @@ sys.path.insert(0, str(ROOT))
 from fashion_rag import settings  # noqa: E402
 from fashion_rag.data.catalog import COLUMNS, fingerprint, load_catalog  # noqa: E402
 from fashion_rag.encoding.encoder import load_encoder  # noqa: E402
-from fashion_rag.errors import FashionRagError, IndexMissingError  # noqa: E402
+from fashion_rag.errors import (  # noqa: E402
+    FashionRagError,
+    IndexMissingError,
+    StaleIndexError,
+    StoreUnavailableError,
+)
 from fashion_rag.retrieval.index import FILES, build_index, load_index  # noqa: E402
 
 CODE = ["app.py", "README.md", "fashion_rag", "assets"]
@@ -77,21 +82,23 @@ def copy_models(out: Path) -> dict[str, Path]:
 
 
 def make_index(catalog_csv: Path, encoder_dir: Path, out: Path) -> str:
-    """Copy the app's index when it was built from these very rows with this encoder; else build."""
+    """Copy the app's index when it was built from these very rows with this encoder into the
+    embedded store; else build one (a Space holds its vectors itself: FAISS)."""
     encoder = load_encoder(str(encoder_dir))
     target = out / "index"
     try:
-        current = load_index(settings.INDEX_DIR)
+        current = load_index(settings.INDEX_DIR, check_store=False)
         same = (current.manifest["model_hash"] == encoder.weights_hash and current.manifest["catalog_fingerprint"]
-                == fingerprint(load_catalog(catalog_csv, check_images=False).items))
-    except IndexMissingError:
+                == fingerprint(load_catalog(catalog_csv, check_images=False).items)
+                and current.manifest.get("store", "faiss") == "faiss")
+    except (IndexMissingError, StaleIndexError, StoreUnavailableError):
         same = False
     if same:
         target.mkdir()
         for name in FILES.values():
             shutil.copy2(settings.INDEX_DIR / name, target / name)
         return "copied"
-    build_index(catalog_csv, encoder, target)
+    build_index(catalog_csv, encoder, target, store="faiss")
     return "built"
 
 

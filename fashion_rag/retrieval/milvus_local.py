@@ -6,7 +6,6 @@ group is stopped: stopping only the wrapper would leave the server running.
 """
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fashion_rag.errors import StoreUnavailableError
+from fashion_rag.retrieval.milvus_store import connect
 
 
 def free_port() -> int:
@@ -55,22 +55,15 @@ def milvus_server(data: str | Path | None = None, port: int | None = None, timeo
 
 
 def _wait_until_ready(process: subprocess.Popen, port: int, timeout: float, log: str) -> None:
-    from pymilvus import MilvusClient
-    quiet = logging.getLogger("pymilvus")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # each refused try would be logged as an ERROR
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise StoreUnavailableError(f"milvus-server exited with code {process.returncode}; see {log}.")
-            try:
-                MilvusClient(f"http://127.0.0.1:{port}", timeout=5).list_collections()
-                return
-            except Exception:  # not listening yet, or still starting its components
-                time.sleep(1)
-    finally:
-        quiet.setLevel(level)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StoreUnavailableError(f"milvus-server exited with code {process.returncode}; see {log}.")
+        try:
+            connect(f"http://127.0.0.1:{port}", timeout=5).list_collections()
+            return
+        except Exception:  # not listening yet, or still starting its components
+            time.sleep(1)
     _stop(process)
     raise StoreUnavailableError(f"milvus-server did not answer on port {port} within {timeout:.0f} s; see {log}.")
 

@@ -9,6 +9,7 @@ record the encoder hash and catalog fingerprint, checked like the embedded index
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -46,6 +47,9 @@ def connect(address: str, timeout: float = 10.0):
     comes from FASHION_RAG_MILVUS_TOKEN)."""
     from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
+    # pymilvus logs a refused connection as an ERROR line of its own (after its import, which sets
+    # up its loggers); the error raised below says more.
+    logging.getLogger("pymilvus.milvus_client._utils").setLevel(logging.CRITICAL)
     try:
         return MilvusClient(address, token=os.environ.get("FASHION_RAG_MILVUS_TOKEN", ""), timeout=timeout)
     except MilvusException as exc:
