@@ -212,15 +212,16 @@ class FaissStore:
     def _ids(self, rows: np.ndarray) -> np.ndarray:
         return np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1)
 
-    def _flat(self) -> faiss.IndexFlat | None:
-        """The exact copy of the vectors each index type keeps: the flat index itself, HNSW's
-        storage, IVF-PQ's refinement stage (none in an IVF-PQ with 8-bit refinement, for 10M+)."""
+    def _flat(self) -> faiss.Index | None:
+        """The copy of every vector each index type keeps, to scan a selection exactly: the flat
+        index itself, HNSW's storage, IVF-PQ's re-ranking stage (floats, or 8-bit codes in an
+        IVF-PQ built for 10M+ items, which the scan decodes)."""
         index = faiss.downcast_index(self.index)
         if isinstance(index, faiss.IndexFlat):
             return index
         inner = getattr(index, "storage", None) or getattr(index, "refine_index", None)
         inner = faiss.downcast_index(inner) if inner is not None else None
-        return inner if isinstance(inner, faiss.IndexFlat) else None
+        return inner if isinstance(inner, (faiss.IndexFlat, faiss.IndexScalarQuantizer)) else None
 
     def _ivf_params(self, selector) -> faiss.SearchParameters:
         """The bitmap inside the IVF scan (and through the re-ranking stage, if any)."""
