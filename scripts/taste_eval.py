@@ -2,7 +2,7 @@
 scripts/evaluate.py; `python scripts/taste_eval.py [--split dev|test]` runs it alone.
 
 Each shopper has a taste (a colour family, a usage, or a pattern) and a neutral query (words, or
-a photo of a plain tee from the held-out items). Each round they search (k=10) with their
+a photo of a plain shirt (dev) or tee (test) from the held-out items). Each round they search (k=10) with their
 profile, then like the results that match their taste and pass the rest. Printed, per variant:
 - P@10 taste at round 1 and 5: the share of the top 10 that matches the taste; "best": the most
   the catalog allows (taste-matching items of the query's type group, at most 10, / 10);
@@ -39,20 +39,25 @@ TASTES = {
     "dev": {"blues": lambda i: i["baseColour"] in ("Blue", "Navy Blue", "Teal", "Turquoise Blue"),
             "formal": lambda i: i["usage"] == "Formal",
             "greens": lambda i: family(i["baseColour"]) == "green",
-            "dark neutrals": lambda i: i["baseColour"] in ("Black", "Grey", "Charcoal", "Grey Melange")},
+            "dark neutrals": lambda i: i["baseColour"] in ("Black", "Grey", "Charcoal", "Grey Melange"),
+            "yellows": lambda i: family(i["baseColour"]) == "yellow",
+            "pinks": lambda i: family(i["baseColour"]) == "pink",
+            "printed": lambda i: "print" in i["productDisplayName"].lower()},
     "test": {"reds": lambda i: family(i["baseColour"]) == "red",
              "whites": lambda i: i["baseColour"] in ("White", "Off White", "Cream", "Beige"),
              "sporty": lambda i: i["usage"] == "Sports",
              "striped or checked": lambda i: any(s in i["productDisplayName"].lower() for s in ("strip", "check"))},
 }
-QUERIES = {"dev": [("a shirt for men", "shirt"), ("tops for women", "top")],
+QUERIES = {"dev": [("a shirt for men", "shirt"), ("tops for women", "top"), ("sandals", "sandals"),
+                   ("PHOTO", "shirt")],
            "test": [("t-shirts for men", "t-shirt"), ("casual shoes", "shoes"), ("PHOTO", "t-shirt")]}
+PHOTO_OF = {"dev": "Shirts", "test": "Tshirts"}  # the photo query: a held-out plain item of this type
 
 
-def plain_tee(engine: Engine) -> str:
-    """A held-out plain (solid) t-shirt's photo: the photo query."""
+def plain_photo(engine: Engine, split: str) -> str:
+    """A held-out plain (solid) item's photo: the split's photo query."""
     items = engine.items
-    pick = items[(items["articleType"] == "Tshirts") & items["id"].map(settings.is_held_out)
+    pick = items[(items["articleType"] == PHOTO_OF[split]) & items["id"].map(settings.is_held_out)
                  & items["productDisplayName"].str.contains("Solid")].iloc[0]
     return pick["path"]
 
@@ -94,14 +99,15 @@ def ild(engine: Engine, ids: list[int]) -> float:
 def evaluate(index: Path, split: str) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         engine = load_engine(index, profiles=Path(tmp) / "profiles.sqlite3")
-        photo = plain_tee(engine)
+        photo = plain_photo(engine, split)
         rows = {"with": [], "without": []}
-        best = []
+        best, who = [], []
         n = 0
         for name, likes in TASTES[split].items():
             for query in QUERIES[split]:
                 n += 1
                 best.append(ceiling(engine, query, likes))
+                who.append(f"{name} / {query[0].lower()}")
                 rows["with"].append(run_shopper(engine, f"sim-{split}-{n:03d}", query, likes, photo=photo))
                 rows["without"].append(run_shopper(engine, None, query, likes, rounds=1, photo=photo) * ROUNDS)
         result = []
@@ -113,7 +119,8 @@ def evaluate(index: Path, split: str) -> list[dict]:
                 "type r1": np.mean([r[0]["type"] for r in runs]), "type r5": np.mean([r[-1]["type"] for r in runs]),
                 "ILD r5": np.mean([ild(engine, r[-1]["ids"]) for r in runs]),
                 "repeats": np.mean([len(set(a["ids"]) & set(b["ids"])) / K for r in runs for a, b in zip(r, r[1:])]),
-                "p50 ms": statistics.median(x["ms"] for r in runs for x in r)})
+                "p50 ms": statistics.median(x["ms"] for r in runs for x in r),
+                "detail": [(name, b, [x["taste"] for x in r]) for name, b, r in zip(who, best, runs)]})
         result.append(crowd(engine, split, photo))
     return result
 
@@ -151,6 +158,13 @@ def print_rows(rows: list[dict]) -> None:
                   f"{r['with crowd']:.3f} with the collaborative signal, {r['without crowd']:.3f} without")
 
 
+def print_detail(rows: list[dict]) -> None:
+    """Per shopper: the catalog's best and P@10 by round (for choosing settings on dev)."""
+    for r in rows:
+        for name, best, rounds in r.get("detail", []):
+            print(f"{r['variant']:<8} {r['split']:<5} {name:<34} best {best:.1f}  " + " ".join(f"{x:.1f}" for x in rounds))
+
+
 def report(rows: list[dict]) -> list[str]:
     out = []
     for split in ("test",):
@@ -172,10 +186,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description="Evaluate personal taste (see the module docstring).")
     p.add_argument("--index", type=Path, default=settings.INDEX_DIR)
     p.add_argument("--split", choices=["dev", "test", "both"], default="both")
+    p.add_argument("--detail", action="store_true", help="also P@10 by round, shopper by shopper")
     args = p.parse_args()
     rows = [row for split in (["dev", "test"] if args.split == "both" else [args.split])
             for row in evaluate(args.index, split)]
     print_rows(rows)
+    if args.detail:
+        print_detail([r for r in rows if r["variant"] == "with"])
     print("\n".join(report(rows)))
 
 

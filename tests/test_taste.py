@@ -74,6 +74,29 @@ def test_a_new_profile_gets_exploration_slots_that_say_so(fresh):
     assert taste.weights(0) == (0.0, 0.0)  # and no personal weight for a new profile
 
 
+def test_affinities_learn_what_sets_liked_items_apart_not_what_all_rated_items_share(fresh):
+    tees = fresh.items[fresh.items["articleType"] == "Tshirts"]
+    for colour, liked in (("Red", True), ("Blue", False), ("Red", True), ("Blue", False)):
+        fresh.feedback(SHOPPER, ids_of(tees, baseColour=colour)[len(fresh._profile(SHOPPER).passed)], liked)
+    affinity = fresh._profile(SHOPPER).affinity
+    assert affinity["baseColour"]["Red"] > 0.2 and affinity["baseColour"]["Blue"] < -0.2
+    assert abs(affinity["articleType"]["Tshirts"]) < 0.05  # every rated item was a t-shirt
+    assert fresh.taste(SHOPPER)["colours"] == ["Red"] and fresh.taste(SHOPPER)["types"] == []
+
+
+def test_a_shopper_who_only_passes_keeps_exploring_new_colours(fresh):
+    k, rated = 5, set()
+    for _ in range(2):
+        hits = fresh.search(text="a t-shirt", k=k, profile=SHOPPER)
+        new = [h for h in hits if "something new, to learn your taste" in h.why]
+        assert len(new) == taste.exploration_slots(0, k) > 0  # exploration decays with likes only
+        assert all(type_group(h.item["articleType"]) == "t-shirt" for h in hits)  # still the query's
+        assert {h.item["baseColour"] for h in new} - rated  # a colour not rated before
+        for hit in hits:
+            fresh.feedback(SHOPPER, hit.item_id, False)
+            rated.add(hit.item["baseColour"])
+
+
 def test_passed_items_are_left_out_and_for_good_after_two_passes(fresh, monkeypatch):
     query = dict(text="a t-shirt", k=5)
     first = [h.item_id for h in fresh.search(**query)]

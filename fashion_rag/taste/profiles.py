@@ -5,8 +5,11 @@ never overwrite each other's feedback: SQLite in WAL mode serialises the inserts
 *is* is derived from its events when asked (they are few per shopper):
 - a preference vector: an exponential moving average of liked item vectors minus passed ones,
   v <- (1 - EMA) v + EMA * (+/-) item, in event order;
-- attribute affinities: per colour, type, usage and season, likes minus passes, each event
-  weighted by AFFINITY_DECAY ** (events since);
+- attribute affinities: per colour (and colour family), type, usage, season and pattern, how much
+  likelier the shopper is to like an item with that value than any item they rated (a smoothed
+  like rate minus their overall one, each event weighted by AFFINITY_DECAY ** (events since)).
+  A value every rated item shares (all shirts, when only shirts were shown) learns nothing, and
+  a value never rated is 0: passes say what to avoid without condemning what the items share;
 - passes (when, how often) and what recent searches showed.
 No personal data is stored beyond the profile id (random, made in the browser session) and the
 feedback itself. A corrupt file is moved aside (and named in the warning) and a fresh store begins.
@@ -25,13 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
+from fashion_rag.data.catalog import pattern_tags
 from fashion_rag.errors import InputError
+from fashion_rag.outfits.outfit import family
 
 log = logging.getLogger(__name__)
 
 EMA = 0.3  # weight of each new like / pass in the preference vector
 AFFINITY_DECAY = 0.95  # per later event
-AFFINITY_COLUMNS = ("baseColour", "articleType", "usage", "season")
+PRIOR_EVENTS = 2.0  # pseudo-events at the shopper's overall like rate, smoothing each value's rate
+AFFINITY_COLUMNS = ("baseColour", "family", "articleType", "usage", "season", "pattern")
 ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (profile TEXT NOT NULL, item_id INTEGER NOT NULL,
@@ -52,13 +58,21 @@ def check_id(profile: str) -> str:
     return profile
 
 
+def traits(item: dict) -> dict[str, list[str]]:
+    """The values of an item that a taste is learned over, per AFFINITY_COLUMNS."""
+    colour = str(item.get("baseColour", "") or "")
+    return {"baseColour": [colour], "family": [family(colour)] if colour else [],
+            "articleType": [item.get("articleType", "")], "usage": [item.get("usage", "")],
+            "season": [item.get("season", "")], "pattern": pattern_tags(item.get("productDisplayName", ""))}
+
+
 @dataclass
 class Profile:
     id: str
     vector: np.ndarray | None  # EMA of +liked / -passed item vectors; None without feedback
     likes: int = 0
     passes: int = 0
-    affinity: dict[str, dict[str, float]] = field(default_factory=dict)  # column -> value -> weight
+    affinity: dict[str, dict[str, float]] = field(default_factory=dict)  # column -> value -> lift
     passed: dict[int, tuple[int, float]] = field(default_factory=dict)  # item -> (times, last at)
     liked: set[int] = field(default_factory=set)
     recent: list[set[int]] = field(default_factory=list)  # items shown by the latest searches, newest first
@@ -70,10 +84,11 @@ class Profile:
 
     def summary(self, top: int = 3) -> dict:
         """What was learned, for people: the strongest liked values per attribute, and counts."""
-        names = {"baseColour": "colours", "articleType": "types", "usage": "usages", "season": "seasons"}
+        names = {"baseColour": "colours", "articleType": "types", "usage": "usages", "season": "seasons",
+                 "pattern": "patterns"}
         return {"likes": self.likes, "passes": self.passes, "searches": self.searches} | {
-            names[c]: [v for v, w in sorted(self.affinity.get(c, {}).items(), key=lambda p: -p[1]) if w > 0][:top]
-            for c in AFFINITY_COLUMNS}
+            name: [v for v, w in sorted(self.affinity.get(c, {}).items(), key=lambda p: -p[1]) if w > 0][:top]
+            for c, name in names.items()}
 
 
 class ProfileStore:
@@ -165,11 +180,16 @@ class ProfileStore:
             for (item, liked, at), v in zip(known, vectors):
                 vector = (1 - EMA) * vector + EMA * (v if liked else -v)
             result.vector = vector
-        affinity: dict[str, Counter] = {c: Counter() for c in AFFINITY_COLUMNS}
+        liked_by: dict[str, Counter] = {c: Counter() for c in AFFINITY_COLUMNS}
+        rated_by: dict[str, Counter] = {c: Counter() for c in AFFINITY_COLUMNS}
+        liked_all = rated_all = 0.0
         for age, (item, liked, at) in enumerate(reversed(known)):
-            columns = items_of(item)
-            for column in AFFINITY_COLUMNS:
-                affinity[column][columns.get(column, "")] += (1 if liked else -1) * AFFINITY_DECAY ** age
+            weight = AFFINITY_DECAY ** age
+            liked_all, rated_all = liked_all + weight * liked, rated_all + weight
+            for column, values in traits(items_of(item)).items():
+                for value in values:
+                    liked_by[column][value] += weight * liked
+                    rated_by[column][value] += weight
             if liked:
                 result.likes += 1
                 result.liked.add(item)
@@ -177,7 +197,9 @@ class ProfileStore:
                 result.passes += 1
                 times, _ = result.passed.get(item, (0, 0.0))
                 result.passed[item] = (times + 1, at)
-        result.affinity = {c: {v: w for v, w in counts.items() if v} for c, counts in affinity.items()}
+        base = (liked_all + 1) / (rated_all + 2)  # the overall like rate, smoothed towards 1/2
+        result.affinity = {c: {v: (liked_by[c][v] + PRIOR_EVENTS * base) / (n + PRIOR_EVENTS) - base
+                               for v, n in rated.items() if v} for c, rated in rated_by.items()}
         rows = self._db.execute("SELECT search, item_id FROM shown WHERE profile = ? AND search > "
                                 "(SELECT COALESCE(MAX(search), 0) FROM shown WHERE profile = ?) - ?",
                                 (profile, profile, recent_searches)).fetchall()

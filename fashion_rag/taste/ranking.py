@@ -4,34 +4,38 @@ For a search with a profile, each candidate that matches the query (constraints 
 
     score = query score + w_taste(n) * taste + w_crowd(n) * crowd - SEEN if shown lately
 
-- taste: half the cosine between the profile's preference vector (EMA of liked minus passed item
-  vectors) and the item's vector, half the profile's affinity for the item's colour, type, usage
-  and season (squashed to [-1, 1]);
+- taste: half the cosine between the profile's preference vector (EMA of liked minus passed
+  item vectors) and the item's vector, half the item's affinity: the sum, over colour, colour
+  family, type, usage, season and pattern, of how much likelier the shopper is to like that value
+  than anything (fashion_rag.taste.profiles);
 - crowd: user-based kNN. The NEIGHBOURS profiles whose like/pass histories agree most with this
   one (cosine over shared items) vote on the item: sum(similarity * their verdict) / sum(similarity);
 - n = the shopper's likes + passes. Both weights are 0 for a new profile and grow with n with no
   switch: taste early (TASTE * n / (n + 2)), the crowd later (CROWD * n / (n + 8)).
 Passed items are left out for PASS_WINDOW seconds after the pass, and for good after two passes.
-Exploration: a share EPSILON * DECAY ** n of the page (its last places) goes to candidates from
-further down the ranking (still matching the query), so the shopper sees something new early and
-less as feedback grows; such hits say so in `hit.why`. The weights were chosen on simulated dev
-shoppers (`python scripts/taste_eval.py --split dev`).
+Exploration: a share EPSILON * DECAY ** likes of the page (its last places) goes to something new:
+candidates from the top EXPLORE_DEPTH matches (so still matching the query) whose colour, usage or
+pattern the shopper has not rated yet, most novel first. It decays with likes, not with passes: a
+shopper who has liked nothing yet has taught only what to avoid, so the page keeps looking. Such
+hits say so in `hit.why`. The weights were chosen on simulated dev shoppers
+(`python scripts/taste_eval.py --split dev --detail`).
 """
 from __future__ import annotations
 
 import math
-import random
-import zlib
 
 import numpy as np
 
 from fashion_rag.retrieval.hits import Hit
-from fashion_rag.taste.profiles import Profile
+from fashion_rag.taste.profiles import Profile, traits
 
-TASTE, CROWD = 0.3, 0.3
-SEEN = 0.15
+TASTE, CROWD = 1.0, 0.3
+SEEN = 0.35
 PASS_WINDOW = 7 * 24 * 3600.0
-EPSILON, DECAY = 0.3, 0.85
+EPSILON, DECAY = 0.5, 0.85
+EXPLORE_DEPTH = 200
+NOVEL = ("baseColour", "usage", "pattern")  # what exploration looks for values of
+LIKED = 0.1  # an affinity this large is named in hit.why as liked
 NEIGHBOURS = 20
 SIGNAL = 0.02  # a contribution this large is named in hit.why
 
@@ -41,9 +45,9 @@ def weights(feedback: int) -> tuple[float, float]:
     return TASTE * feedback / (feedback + 2), CROWD * feedback / (feedback + 8)
 
 
-def exploration_slots(feedback: int, k: int) -> int:
-    """How many of k places go to something new: a decaying share of the page."""
-    return int(EPSILON * DECAY ** feedback * k + 0.5)
+def exploration_slots(likes: int, k: int) -> int:
+    """How many of k places go to something new: a share of the page that decays with likes."""
+    return int(EPSILON * DECAY ** likes * k + 0.5)
 
 
 def crowd_scores(profile: str, histories: dict[str, dict[int, int]]) -> dict[int, float]:
@@ -71,14 +75,30 @@ def crowd_scores(profile: str, histories: dict[str, dict[int, int]]) -> dict[int
 
 
 def _affinity(profile: Profile, item: dict) -> tuple[float, list[str]]:
-    """Mean squashed affinity over the item's attributes, and the liked values it has."""
-    values, liked = [], []
-    for column, weights_of in profile.affinity.items():
-        weight = weights_of.get(item.get(column, ""), 0.0)
-        values.append(math.tanh(weight / 2))
-        if weight > 0.5:
-            liked.append(str(item[column]))
-    return (sum(values) / len(values) if values else 0.0), liked
+    """The item's summed affinity over its traits, and the values the shopper clearly likes."""
+    total, liked = 0.0, []
+    for column, values in traits(item).items():
+        lifts = [profile.affinity.get(column, {}).get(value, 0.0) for value in values]
+        best = max(lifts, key=abs, default=0.0)
+        total += best
+        if best > LIKED and column != "family":
+            liked.append(values[lifts.index(best)])
+    return total, liked
+
+
+def _novel(candidates: list[Hit], known: set[tuple[str, str]], slots: int) -> list[Hit]:
+    """Up to `slots` candidates, each the one with the most NOVEL values not rated and not yet
+    picked (ties: the better ranked)."""
+    picked: list[Hit] = []
+    known = set(known)
+    for _ in range(min(slots, len(candidates))):
+        def novelty(hit: Hit) -> int:
+            return sum((column, value) not in known for column, values in traits(hit.item).items()
+                       if column in NOVEL for value in values)
+        best = max((h for h in candidates if all(h is not p for p in picked)), key=novelty)
+        picked.append(best)
+        known |= {(c, v) for c, values in traits(best.item).items() for v in values}
+    return picked
 
 
 def personalise(hits: list[Hit], k: int, profile: Profile, vectors: np.ndarray,
@@ -105,11 +125,13 @@ def personalise(hits: list[Hit], k: int, profile: Profile, vectors: np.ndarray,
             hit.why.append("shoppers with a taste like yours liked it")
         kept.append(hit)
     kept.sort(key=lambda h: -h.score)
-    explore = min(exploration_slots(profile.feedback, k), max(0, len(kept) - k))
+    explore = min(exploration_slots(profile.likes, k), max(0, len(kept) - k))
     if not explore:
         return kept[:k]
-    rng = random.Random(zlib.crc32(f"{profile.id}:{profile.searches}".encode()))
-    new = rng.sample(kept[k:4 * k], min(explore, len(kept[k:4 * k])))
+    known = {(column, value) for column, values in profile.affinity.items() for value in values}
+    fresh = [h for h in kept[k - explore:EXPLORE_DEPTH] if h.item_id not in seen] or kept[k - explore:]
+    new = _novel(fresh, known, explore)
     for hit in new:
         hit.why.append("something new, to learn your taste")
-    return kept[:k - len(new)] + new
+    chosen = {id(h) for h in new}
+    return [h for h in kept[:k] if id(h) not in chosen][:k - len(new)] + new
