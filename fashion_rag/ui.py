@@ -443,7 +443,8 @@ def taste_markdown(summary: dict | None) -> str:
     if not summary or not (summary.get("likes") or summary.get("passes")):
         return TASTE_EMPTY
     learned = [f"{label} {', '.join(summary[key])}" for key, label in
-               (("colours", "colours"), ("types", "types"), ("usages", "usage"), ("seasons", "season"))
+               (("colours", "colours"), ("types", "types"), ("usages", "usage"), ("seasons", "season"),
+                ("patterns", "patterns"))
                if summary.get(key)]
     likes, passes = summary["likes"], summary["passes"]
     counts = f"{likes} like{'s' * (likes != 1)}, {passes} pass{'es' * (passes != 1)}"
