@@ -125,7 +125,7 @@ def personalise(hits: list[Hit], k: int, profile: Profile, vectors: np.ndarray,
             hit.why.append("shoppers with a taste like yours liked it")
         kept.append(hit)
     kept.sort(key=lambda h: -h.score)
-    explore = min(exploration_slots(profile.likes, k), max(0, len(kept) - k))
+    explore = exploration_slots(profile.likes, k) if len(kept) > k else 0  # else all are shown
     if not explore:
         return kept[:k]
     known = {(column, value) for column, values in profile.affinity.items() for value in values}
