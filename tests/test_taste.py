@@ -84,6 +84,18 @@ def test_affinities_learn_what_sets_liked_items_apart_not_what_all_rated_items_s
     assert fresh.taste(SHOPPER)["colours"] == ["Red"] and fresh.taste(SHOPPER)["types"] == []
 
 
+def test_a_profile_learns_a_pattern_from_product_names(fresh):
+    names = fresh.items["productDisplayName"].str.lower()
+    striped = [int(i) for i in fresh.items["id"][names.str.contains("stripe")]][:2]
+    plain = [int(i) for i in fresh.items["id"][names.str.contains("solid")]][:2]
+    assert len(striped) == len(plain) == 2
+    for item in plain:
+        fresh.feedback(SHOPPER, item, False)
+    for item in striped:
+        summary = fresh.feedback(SHOPPER, item, True)
+    assert summary["patterns"] == ["striped"]
+
+
 def test_a_shopper_who_only_passes_keeps_exploring_new_colours(fresh):
     k, rated = 5, set()
     for _ in range(2):

@@ -58,12 +58,16 @@ def check_id(profile: str) -> str:
     return profile
 
 
+PATTERN_NAMES = {"stripe": "striped", "check": "checked", "print": "printed", "solid": "solid"}
+
+
 def traits(item: dict) -> dict[str, list[str]]:
     """The values of an item that a taste is learned over, per AFFINITY_COLUMNS."""
     colour = str(item.get("baseColour", "") or "")
     return {"baseColour": [colour], "family": [family(colour)] if colour else [],
             "articleType": [item.get("articleType", "")], "usage": [item.get("usage", "")],
-            "season": [item.get("season", "")], "pattern": pattern_tags(item.get("productDisplayName", ""))}
+            "season": [item.get("season", "")],
+            "pattern": [PATTERN_NAMES[tag] for tag in pattern_tags(item.get("productDisplayName", ""))]}
 
 
 @dataclass
