@@ -109,6 +109,22 @@ def test_a_shopper_who_only_passes_keeps_exploring_new_colours(fresh):
             rated.add(hit.item["baseColour"])
 
 
+def test_exploration_after_likes_offers_colours_not_rated_yet(real_engine, tmp_path):
+    """On the whole catalog, where the personal ranking's top few hundred soon hold nothing but
+    the liked colour, the exploration slots still bring colours the shopper has not rated."""
+    shop = Engine(real_engine.index, real_engine.encoder, real_engine.composer, real_engine.reader,
+                  profiles_path=tmp_path / "profiles.sqlite3")
+    first = shop.search(text="a shirt for men", k=10, profile=SHOPPER)
+    for hit in first:
+        shop.feedback(SHOPPER, hit.item_id, hit.item["baseColour"] in ("Blue", "Navy Blue"))
+    assert shop.taste(SHOPPER)["colours"][0] in ("Blue", "Navy Blue")
+    rated = {h.item["baseColour"] for h in first}
+    hits = shop.search(text="a shirt for men", k=10, profile=SHOPPER)
+    new = [h for h in hits if "something new, to learn your taste" in h.why]
+    assert len(new) == taste.exploration_slots(shop._profile(SHOPPER).likes, 10) > 0
+    assert all(h.item["baseColour"] not in rated and h.item["articleType"] == "Shirts" for h in new)
+
+
 def test_passed_items_are_left_out_and_for_good_after_two_passes(fresh, monkeypatch):
     query = dict(text="a t-shirt", k=5)
     first = [h.item_id for h in fresh.search(**query)]

@@ -14,8 +14,9 @@ For a search with a profile, each candidate that matches the query (constraints 
   switch: taste early (TASTE * n / (n + 2)), the crowd later (CROWD * n / (n + 8)).
 Passed items are left out for PASS_WINDOW seconds after the pass, and for good after two passes.
 Exploration: a share EPSILON * DECAY ** likes of the page (its last places) goes to something new:
-candidates from the top EXPLORE_DEPTH matches (so still matching the query) whose colour, usage or
-pattern the shopper has not rated yet, most novel first. It decays with likes, not with passes: a
+among the query's matches not shown lately, those whose colour, usage or pattern the shopper has
+not rated yet, most novel first, ties going to the best match for the query (the personal ranking
+would soon offer nothing but the taste learned so far). It decays with likes, not with passes: a
 shopper who has liked nothing yet has taught only what to avoid, so the page keeps looking. Such
 hits say so in `hit.why`. The weights were chosen on simulated dev shoppers
 (`python scripts/taste_eval.py --split dev --detail`).
@@ -33,7 +34,6 @@ TASTE, CROWD = 1.0, 0.3
 SEEN = 0.35
 PASS_WINDOW = 7 * 24 * 3600.0
 EPSILON, DECAY = 0.5, 0.85
-EXPLORE_DEPTH = 200
 NOVEL = ("baseColour", "usage", "pattern")  # what exploration looks for values of
 LIKED = 0.1  # an affinity this large is named in hit.why as liked
 NEIGHBOURS = 20
@@ -129,7 +129,9 @@ def personalise(hits: list[Hit], k: int, profile: Profile, vectors: np.ndarray,
     if not explore:
         return kept[:k]
     known = {(column, value) for column, values in profile.affinity.items() for value in values}
-    fresh = [h for h in kept[k - explore:EXPLORE_DEPTH] if h.item_id not in seen] or kept[k - explore:]
+    # From the query's own ranking: the personal one soon holds nothing but the taste learned so far.
+    top, left = {id(h) for h in kept[:k - explore]}, {id(h) for h in kept}  # `hits` is in query order
+    fresh = [h for h in hits if id(h) in left and id(h) not in top and h.item_id not in seen] or kept[k - explore:]
     new = _novel(fresh, known, explore)
     for hit in new:
         hit.why.append("something new, to learn your taste")
