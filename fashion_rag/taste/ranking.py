@@ -89,16 +89,14 @@ def _affinity(profile: Profile, item: dict) -> tuple[float, list[str]]:
 def _novel(candidates: list[Hit], known: set[tuple[str, str]], slots: int) -> list[Hit]:
     """Up to `slots` candidates, each the one with the most NOVEL values not rated and not yet
     picked (ties: the better ranked)."""
-    picked: list[Hit] = []
-    known = set(known)
+    every = [{(c, v) for c, values in traits(h.item).items() for v in values} for h in candidates]
+    novel = [{(c, v) for c, v in pairs if c in NOVEL} for pairs in every]
+    known, picked = set(known), []
     for _ in range(min(slots, len(candidates))):
-        def novelty(hit: Hit) -> int:
-            return sum((column, value) not in known for column, values in traits(hit.item).items()
-                       if column in NOVEL for value in values)
-        best = max((h for h in candidates if all(h is not p for p in picked)), key=novelty)
+        best = max((i for i in range(len(candidates)) if i not in picked), key=lambda i: len(novel[i] - known))
         picked.append(best)
-        known |= {(c, v) for c, values in traits(best.item).items() for v in values}
-    return picked
+        known |= every[best]
+    return [candidates[i] for i in picked]
 
 
 def personalise(hits: list[Hit], k: int, profile: Profile, vectors: np.ndarray,
