@@ -18,6 +18,7 @@ REQUIRED = ["id", "gender", "articleType", "baseColour"]
 ATTRIBUTES = ["gender", "articleType", "baseColour", "season", "usage"]  # what the guard filters on
 MISSING = {"", "NA", "nan", "None"}
 NAME_PATTERNS = ("stripe", "check", "print", "solid")  # pattern words the guard finds in product names
+PATTERN_NAMES = {"stripe": "striped", "check": "checked", "print": "printed", "solid": "solid"}  # for people
 
 # Article types a photo cannot tell apart share a group: the unit the photo reader predicts and
 # real-photo relevance is judged by. Types not listed are a group of their own (lower-cased).

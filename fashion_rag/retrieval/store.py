@@ -102,7 +102,7 @@ class FaissStore:
             codes = pd.Index(list(known)).get_indexer(values).astype(np.int32)
             self._codes[column] = np.concatenate([self._codes[column], codes])
         names = items["productDisplayName"].astype(str)
-        bits = {name: sum(1 << NAME_PATTERNS.index(t) for t in pattern_tags(name)) for name in pd.unique(names)}
+        bits = {name: _pattern_bits(pattern_tags(name)) for name in pd.unique(names)}
         self._patterns = np.concatenate([self._patterns, names.map(bits).to_numpy(np.uint8)])
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, items: pd.DataFrame) -> None:
@@ -149,8 +149,7 @@ class FaissStore:
 
     def _matches(self, column: str, values: set[str]) -> np.ndarray:
         if column == "pattern":
-            bits = sum(1 << NAME_PATTERNS.index(v) for v in values if v in NAME_PATTERNS)
-            return (self._patterns & bits) != 0
+            return (self._patterns & _pattern_bits(values)) != 0
         known = self._values[column]
         wanted = np.zeros(len(known) + 1, bool)
         wanted[[known[v] for v in values if v in known]] = True
@@ -233,6 +232,11 @@ class FaissStore:
         if isinstance(index, faiss.IndexRefine):
             return faiss.IndexRefineSearchParameters(k_factor=index.k_factor, base_index_params=inner)
         return inner
+
+
+def _pattern_bits(tags) -> int:
+    """Bit i set for each of NAME_PATTERNS[i] among `tags` (others ignored)."""
+    return sum(1 << NAME_PATTERNS.index(t) for t in set(tags) if t in NAME_PATTERNS)
 
 
 def make_faiss(vectors: np.ndarray, index_type: str = "flat") -> faiss.Index:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashion_rag.data.catalog import pattern_tags
+from fashion_rag.data.catalog import PATTERN_NAMES, pattern_tags
 from fashion_rag.errors import InputError
 from fashion_rag.outfits.outfit import family
 
@@ -56,9 +56,6 @@ def check_id(profile: str) -> str:
     if not isinstance(profile, str) or not ID.match(profile):
         raise InputError("A profile id is 8 to 64 letters, digits, '-' or '_'.")
     return profile
-
-
-PATTERN_NAMES = {"stripe": "striped", "check": "checked", "print": "printed", "solid": "solid"}
 
 
 def traits(item: dict) -> dict[str, list[str]]:
