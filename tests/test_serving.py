@@ -100,9 +100,9 @@ def test_uploads_are_deleted_once_as_old_as_an_expired_session(engine, monkeypat
 
 
 def test_reply_rate_limit_per_session(served, monkeypatch):
-    from fashion_rag import ui
+    from fashion_rag.ui import stylist
     _, url = served
-    monkeypatch.setattr(ui, "REPLY_LIMIT", serving.RateLimit(per_key=2, everyone=100))
+    monkeypatch.setattr(stylist, "REPLY_LIMIT", serving.RateLimit(per_key=2, everyone=100))
     with openai_stub(monkeypatch, "sk-limit-test", "10") as stub:
         first, second = (Client(url, verbose=False, download_files=False) for _ in range(2))
         search(first, text="black formal shoes for men", k=3)
