@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def access(share: bool):
     """(Gradio auth or None, warning for a public app without a password or ""), from the environment."""
-    from fashion_rag.reply import llm
+    from fashion_rag import llm
     from fashion_rag.serving import LoginThrottle
 
     password = os.environ.get("FASHION_RAG_PASSWORD", "")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     from fashion_rag import ui
-    from fashion_rag.reply import llm
+    from fashion_rag import llm
 
     auth, notice = access(args.share)
     if notice:

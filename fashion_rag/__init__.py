@@ -6,8 +6,8 @@ import os
 # Must be set before torch loads; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from fashion_rag.engine import Engine, Results, load_engine  # noqa: E402
 from fashion_rag.outfits.outfit import Outfit, Slot  # noqa: E402
 from fashion_rag.retrieval.hits import Hit  # noqa: E402
-from fashion_rag.retrieval.search import Engine, Results, load_engine  # noqa: E402
 
 __all__ = ["Engine", "Hit", "Outfit", "Results", "Slot", "load_engine"]

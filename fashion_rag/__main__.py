@@ -61,7 +61,7 @@ def _filters(specs: list[str]) -> dict[str, list[str]]:
 
 
 def _complete(args) -> int:
-    from fashion_rag.retrieval.search import load_engine
+    from fashion_rag.engine import load_engine
     outfit = load_engine(args.index).complete(image=args.image, text=args.text, k=args.k, item_id=args.item,
                                               filters=_filters(args.filter) or None, planner=args.planner)
     if args.json:
@@ -83,7 +83,7 @@ def _complete(args) -> int:
 
 
 def _search(args) -> int:
-    from fashion_rag.retrieval.search import load_engine
+    from fashion_rag.engine import load_engine
     engine = load_engine(args.index)
     results = engine.search(image=args.image, text=args.text, k=args.k, mode=args.mode, weight=args.weight,
                             filters=_filters(args.filter) or None, guard=not args.no_guard)

@@ -43,12 +43,12 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
         done["index"] = "built"
     composer_dir = settings.COMPOSER_DIR
     if GatedComposer.load(composer_dir, encoder.weights_hash) is None:
-        from fashion_rag.encoding.train_composer import main as train_composer
+        from fashion_rag.training.train_composer import main as train_composer
         print("Training the gated composer for photo + text queries (about a minute) ...")
         train_composer(["--index", str(index_dir), "--out", str(composer_dir)])
         done["composer"] = "trained"
     if PhotoReader.load(settings.READER_DIR, encoder.weights_hash) is None:
-        from fashion_rag.encoding.train_reader import main as train_reader
+        from fashion_rag.training.train_reader import main as train_reader
         print("Training the photo reader (type, gender, colour, pattern; about a minute) ...")
         train_reader(["--index", str(index_dir), "--out", str(settings.READER_DIR)])
         done["reader"] = "trained"

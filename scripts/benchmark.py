@@ -47,8 +47,8 @@ from fashion_rag.data.catalog import caption, load_catalog  # noqa: E402
 from fashion_rag.data.photos import load_photos  # noqa: E402
 from fashion_rag.encoding.encoder import Encoder  # noqa: E402
 from fashion_rag.encoding.fusion import query_vector  # noqa: E402
+from fashion_rag.engine import Engine, load_engine  # noqa: E402
 from fashion_rag.retrieval.index import build_index  # noqa: E402
-from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
 from fashion_rag.retrieval.store import make_faiss  # noqa: E402
 
 K = 10

@@ -49,10 +49,10 @@ from fashion_rag.encoding.encoder import load_encoder  # noqa: E402
 from fashion_rag.encoding.model import mean_pool  # noqa: E402
 from fashion_rag.encoding.reader import pattern_of  # noqa: E402
 from fashion_rag.encoding.train_encoder import minilm_path  # noqa: E402
-from fashion_rag.encoding.train_reader import hand_labelled  # noqa: E402
+from fashion_rag.engine import Engine, load_engine  # noqa: E402
 from fashion_rag.retrieval import tweak  # noqa: E402
 from fashion_rag.retrieval.index import build_index  # noqa: E402
-from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
+from fashion_rag.training.train_reader import hand_labelled  # noqa: E402
 
 K = 10
 PERSON = {"Men": "a man", "Women": "a woman", "Boys": "a boy", "Girls": "a girl", "Unisex": "anyone"}

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fashion_rag import settings
+from fashion_rag import llm, settings
+from fashion_rag.engine import Engine, load_engine  # noqa: E402
 from fashion_rag.outfits.outfit import clashes  # noqa: E402
 from fashion_rag.outfits.planner import BLOCKS, ROLE_OF  # noqa: E402
-from fashion_rag.reply import llm  # noqa: E402
-from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
 
 REQUESTS = Path(__file__).resolve().parent / "outfit_requests.json"
 TARGETS = {"slot coverage": 0.95, "context leakage": 0.0, "attribute satisfaction": 0.95,

@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fashion_rag import settings
 from fashion_rag.data.catalog import type_group  # noqa: E402
-from fashion_rag.outfits.outfit import family  # noqa: E402
-from fashion_rag.retrieval.search import Engine, load_engine  # noqa: E402
+from fashion_rag.data.wardrobe import family  # noqa: E402
+from fashion_rag.engine import Engine, load_engine  # noqa: E402
 from fashion_rag.taste import ranking as taste  # noqa: E402
 
 ROUNDS, K = 5, 10
@@ -85,7 +85,7 @@ def ceiling(engine: Engine, query: tuple[str, str], likes) -> float:
     constraints) that match the taste, at most 10."""
     text, group = query
     constraints = engine.guard.parse("" if text == "PHOTO" else text)
-    matching = sum(1 for item in engine._records
+    matching = sum(1 for item in engine.searcher.records
                    if type_group(item["articleType"]) == group and constraints.allows(item) and likes(item))
     return min(K, matching) / K
 

@@ -13,7 +13,7 @@ Fixtures (all generic, usable by any test module):
 - small_index      folder of a flat FAISS index built from small_catalog with tiny_encoder
 - small_composer   folder of a gated composer trained (1 epoch) on small_index
 - small_reader     folder of a photo reader trained (a few epochs, catalog rows only) on small_index
-- engine           fashion_rag.retrieval.search.Engine over small_index with small_composer (gated available)
+- engine           fashion_rag.engine.Engine over small_index with small_composer (gated available)
 - read_engine      the same with small_reader too (guided available, auto uses it for photos)
 - milvus_uri       milvus://127.0.0.1:PORT of a real Milvus standalone started for the session (the PyPI
                    package `milvus`) and stopped with its child process afterwards; tests that use it
@@ -136,7 +136,7 @@ def small_index(small_catalog, tiny_encoder, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_composer(small_index, tmp_path_factory) -> Path:
     """A gated composer trained for one epoch on small_index's vectors."""
-    from fashion_rag.encoding.train_composer import main as train_composer
+    from fashion_rag.training.train_composer import main as train_composer
     out = tmp_path_factory.mktemp("small_composer") / "composer"
     return Path(train_composer(["--index", str(small_index), "--out", str(out), "--epochs", "1"]))
 
@@ -144,7 +144,7 @@ def small_composer(small_index, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_reader(small_index, tmp_path_factory) -> Path:
     """A photo reader trained for a few epochs on small_index's items (no user photos)."""
-    from fashion_rag.encoding.train_reader import main as train_reader
+    from fashion_rag.training.train_reader import main as train_reader
     out = tmp_path_factory.mktemp("small_reader") / "reader"
     return Path(train_reader(["--index", str(small_index), "--out", str(out), "--epochs", "5",
                               "--no-user-photos"]))
@@ -153,7 +153,7 @@ def small_reader(small_index, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def read_engine(small_index, small_composer, small_reader):
     """A search engine over small_index that reads photos (guided mode available)."""
-    from fashion_rag.retrieval.search import load_engine
+    from fashion_rag.engine import load_engine
     return load_engine(small_index, composer_dir=small_composer, reader_dir=small_reader)
 
 
@@ -163,7 +163,7 @@ def real_engine():
     and photo reader (prepared first if missing, as app.py does)."""
     from fashion_rag.errors import IndexMissingError, StaleIndexError
     from fashion_rag.prepare import prepare
-    from fashion_rag.retrieval.search import load_engine
+    from fashion_rag.engine import load_engine
     try:
         engine = load_engine(settings.INDEX_DIR)
     except (IndexMissingError, StaleIndexError):
@@ -188,7 +188,7 @@ def milvus_uri():
 @pytest.fixture(scope="session")
 def engine(small_index, small_composer):
     """A search engine over small_index; gated mode works (small_composer)."""
-    from fashion_rag.retrieval.search import load_engine
+    from fashion_rag.engine import load_engine
     return load_engine(small_index, composer_dir=small_composer, reader_dir=small_index / "no-reader")
 
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from fashion_rag.data.catalog import fingerprint, load_catalog
+from fashion_rag.engine import load_engine
 from fashion_rag.errors import FashionRagError, IndexMissingError, StaleIndexError
 from fashion_rag.retrieval.index import FILES, build_index, load_index
-from fashion_rag.retrieval.search import load_engine
 
 
 def copy_index(src: Path, dst: Path) -> Path:

@@ -8,9 +8,9 @@ import pytest
 from openai_stub import serving
 
 from fashion_rag import settings
+from fashion_rag.data.wardrobe import ROLE_TYPES, family
 from fashion_rag.errors import InputError
-from fashion_rag.outfits.outfit import clashes, family
-from fashion_rag.outfits.planner import ROLE_TYPES
+from fashion_rag.outfits.outfit import clashes
 
 KEY = "sk-outfit-test-31415"
 BLACK_DRESS = 10360  # held out: no model trained on it
@@ -237,7 +237,7 @@ def test_an_injection_in_the_request_stays_data(real_engine, stub):
 
 
 def planned(real_engine, text: str, photo_role: str = ""):
-    from fashion_rag.outfits.planner import ROLE_TYPES, Piece, plan
+    from fashion_rag.outfits.planner import Piece, plan
     has = [Piece(photo_role, ROLE_TYPES[photo_role][:1], ["Black"], words=f"black {photo_role}", source="photo")] \
         if photo_role else []
     request = plan(text, real_engine.outfits.vocab, has, planner="rules")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fashion_rag.engine import Engine
 from fashion_rag.errors import InputError
-from fashion_rag.retrieval.search import Engine
 
 NEUTRAL = "something lighter for the weekend"  # names no catalog attribute
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from fashion_rag import settings
+from fashion_rag.engine import load_engine
 from fashion_rag.errors import StaleIndexError, StoreUnavailableError
 from fashion_rag.retrieval.guard import Constraints
 from fashion_rag.retrieval.index import build_index, load_index
-from fashion_rag.retrieval.search import load_engine
 from fashion_rag.retrieval.store import FaissStore, Where, make_faiss
 
 # Shopper wording the guard turns into filters and negations, plus explicit filters.

@@ -8,9 +8,9 @@ import time
 import pytest
 from openai_stub import serving
 
-from fashion_rag import settings
+from fashion_rag import llm, settings
 from fashion_rag.data.catalog import load_catalog
-from fashion_rag.reply import llm, stylist
+from fashion_rag.reply import stylist
 from fashion_rag.retrieval.hits import Hit
 
 KEY = "sk-test-7f3a9c-secret"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from fashion_rag.data.catalog import type_group
+from fashion_rag.data.wardrobe import family
+from fashion_rag.engine import Engine
 from fashion_rag.errors import InputError
-from fashion_rag.outfits.outfit import family
-from fashion_rag.retrieval.search import Engine
 from fashion_rag.taste import profiles as profiles_module
 from fashion_rag.taste import ranking as taste
 from fashion_rag.taste.profiles import EMA, ProfileStore
@@ -148,7 +148,7 @@ def test_items_shown_lately_are_pushed_down(fresh, monkeypatch):
 
 
 def test_the_quiz_is_diverse_and_seeds_the_profile(fresh):
-    from fashion_rag.outfits.planner import ROLE_TYPES
+    from fashion_rag.data.wardrobe import ROLE_TYPES
     from fashion_rag.taste.quiz import QUIZ_ROUNDS
     rounds = [fresh.quiz(r) for r in range(3)]
     for roles, hits in zip(QUIZ_ROUNDS, rounds):

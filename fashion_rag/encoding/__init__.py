@@ -1,1 +1,2 @@
-"""Vectors and readings: the encoder, query fusion and the gated composer, the photo reader, and their training."""
+"""Vectors and readings: the encoder (and its training), query fusion and the gated composer, the photo
+reader. The composer and the reader are trained on the built index, in fashion_rag.training."""

@@ -5,7 +5,7 @@ How pieces are judged to go together (a rule table, applied to the chosen pieces
 what the shopper already has):
 - gender: one per outfit, unisex pieces suit either. It is what the shopper asked, else what the
   photo or their piece is for, else the gender whose outfit scores best.
-- colour harmony, by COLOUR_FAMILY:
+- colour harmony, by COLOUR_FAMILY (fashion_rag.data.wardrobe):
       neutral  black, white, greys, navy, blue (denim), beige, cream, off white, khaki, tan,
                browns, taupe, nude, and the metallics (silver, steel, gold, bronze, copper)
       red      red, maroon, burgundy, rust
@@ -33,19 +33,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from fashion_rag.data.wardrobe import COLOUR_FAMILY, family
 from fashion_rag.outfits.planner import NOUN, Piece, Request, Vocabulary
 from fashion_rag.retrieval.guard import LABELS
 from fashion_rag.retrieval.hits import Hit
 
-NEUTRALS = ["Black", "White", "Grey", "Grey Melange", "Charcoal", "Navy Blue", "Blue", "Beige", "Cream",
-            "Off White", "Khaki", "Tan", "Brown", "Coffee Brown", "Taupe", "Nude", "Skin", "Silver",
-            "Steel", "Gold", "Bronze", "Copper", "Metallic"]
-ACCENTS = {"red": ["Red", "Maroon", "Burgundy", "Rust"],
-           "pink": ["Pink", "Magenta", "Peach", "Purple", "Lavender", "Mauve"],
-           "yellow": ["Yellow", "Mustard", "Orange"],
-           "green": ["Green", "Olive", "Sea Green", "Teal", "Turquoise Blue", "Fluorescent Green"],
-           "multi": ["Multi"]}
-COLOUR_FAMILY = {c: "neutral" for c in NEUTRALS} | {c: f for f, cs in ACCENTS.items() for c in cs}
 _COLOURS = re.compile(rf"\b(?:{'|'.join(sorted(map(re.escape, COLOUR_FAMILY), key=len, reverse=True))}|navy)\b", re.I)
 PENALTY = {"colour": 1.0, "usage": 0.5, "season": 0.3}
 PREFER = 0.1  # score bonus per preference (usage, season) an item meets
@@ -53,11 +45,6 @@ POOL = 40  # candidates kept per slot (the outfit's piece and its alternatives c
 CANDIDATES, BEAM = 8, 16  # the combination search: top candidates per slot, partial outfits kept
 MAX_ALTERNATIVES = 10
 GENDERS = ("Women", "Men")  # tried in turn when nothing says who the outfit is for
-
-
-def family(colour: str) -> str:
-    """A colour's family; colours the table does not know count as neutral."""
-    return COLOUR_FAMILY.get(colour, "neutral")
 
 
 def clashes(pieces: list[dict]) -> list[str]:

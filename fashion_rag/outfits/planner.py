@@ -29,24 +29,14 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fashion_rag import llm
 from fashion_rag.data.catalog import type_group
-from fashion_rag.reply import llm
+from fashion_rag.data.wardrobe import ROLE_TYPES
 from fashion_rag.retrieval.guard import JOINER, PATTERNS, Guard
 
 log = logging.getLogger(__name__)
 
 ROLES = ("one-piece", "top", "bottom", "outerwear", "shoes", "bag", "accessory")
-ROLE_TYPES = {
-    "one-piece": ["Dresses", "Sarees", "Kurta Sets", "Jumpsuit"],
-    "top": ["Tshirts", "Shirts", "Tops", "Tunics", "Kurtas", "Kurtis"],
-    "bottom": ["Jeans", "Trousers", "Shorts", "Skirts", "Capris", "Track Pants", "Leggings", "Churidar"],
-    "outerwear": ["Jackets", "Blazers", "Sweaters", "Sweatshirts", "Waistcoat", "Shrug", "Rain Jacket"],
-    "shoes": ["Casual Shoes", "Sports Shoes", "Formal Shoes", "Heels", "Flats", "Sandals",
-              "Sports Sandals", "Flip Flops"],
-    "bag": ["Handbags", "Clutches", "Backpacks", "Laptop Bag", "Messenger Bag", "Duffel Bag"],
-    "accessory": ["Watches", "Belts", "Sunglasses", "Ties", "Caps", "Hat", "Scarves", "Mufflers",
-                  "Stoles", "Cufflinks"],
-}
 ROLE_OF = {kind: role for role, kinds in ROLE_TYPES.items() for kind in kinds}
 GROUP_ROLE: dict[str, str] = {}  # the photo reader's type groups -> roles
 for _kind, _role in ROLE_OF.items():

@@ -1,1 +1,1 @@
-"""The styling reply: the chat model's settings and the stylist."""
+"""The styling reply: the stylist (the chat model's settings are fashion_rag.llm)."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
+from fashion_rag import llm
 from fashion_rag.data.catalog import ATTRIBUTES, MISSING, caption
 from fashion_rag.outfits.outfit import Outfit
-from fashion_rag.reply import llm
 from fashion_rag.reply.markdown import defang, escape
 from fashion_rag.retrieval.hits import Hit
 

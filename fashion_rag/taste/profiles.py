@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from fashion_rag.data.catalog import PATTERN_NAMES, pattern_tags
+from fashion_rag.data.wardrobe import family
 from fashion_rag.errors import InputError
-from fashion_rag.outfits.outfit import family
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fashion_rag.data.catalog import type_group
-from fashion_rag.outfits.outfit import family
-from fashion_rag.outfits.planner import ROLE_TYPES
+from fashion_rag.data.wardrobe import ROLE_TYPES, family
 
 QUIZ_ROUNDS = (("top", "one-piece"), ("bottom", "outerwear"), ("shoes", "bag", "accessory"))
 PER_ROUND = 8

@@ -1,4 +1,5 @@
-"""The chat model behind the stylist and the outfit planner: any OpenAI-compatible endpoint.
+"""The chat model behind the stylist and the outfit planner: any OpenAI-compatible endpoint. At the
+base of the package because two stages use it, outfits (the planner) and reply (the stylist).
 
 Configured by environment variables, read at call time so a running app picks up a new key:
 OPENAI_API_KEY (required), OPENAI_BASE_URL, FASHION_RAG_LLM_MODEL, FASHION_RAG_LLM_TIMEOUT.

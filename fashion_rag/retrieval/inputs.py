@@ -1,0 +1,39 @@
+"""What callers pass, checked: the shopper's text and the numbers of a request (k, the text weight,
+a quiz round). An unusable value is an InputError that says what to pass instead."""
+from __future__ import annotations
+
+from fashion_rag.errors import InputError
+from fashion_rag.retrieval.guard import MAX_CHARS
+
+
+def clean_text(text) -> tuple[str, list[str]]:
+    """The shopper's text on one line and at most MAX_CHARS long, and a note if it was cut."""
+    if text is not None and not isinstance(text, str):
+        raise InputError("The text must be a string.")
+    text = " ".join((text or "").split())
+    if len(text) > MAX_CHARS:
+        return text[:MAX_CHARS], [f"Your text was long; only its first {MAX_CHARS} characters were used."]
+    return text, []
+
+
+def whole(value, name: str, low: int, high: int) -> int:
+    """A whole number in [low, high] from what a caller passed (int, float, numeric string)."""
+    try:
+        checked = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a whole number between {low} and {high}, not {value!r}.") from None
+    if not checked.is_integer():
+        raise InputError(f"{name} must be a whole number between {low} and {high}.")
+    if not low <= checked <= high:
+        raise InputError(f"{name} must be between {low} and {high}.")
+    return int(checked)
+
+
+def number(value, name: str, low: float, high: float) -> float:
+    try:
+        checked = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number between {low:g} and {high:g}, not {value!r}.") from None
+    if not low <= checked <= high:  # also rejects NaN
+        raise InputError(f"{name} must be between {low:g} and {high:g}.")
+    return checked
