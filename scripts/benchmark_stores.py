@@ -36,7 +36,8 @@ from fashion_rag import settings  # noqa: E402
 from fashion_rag.data.catalog import pattern_tags  # noqa: E402
 from fashion_rag.errors import StoreUnavailableError  # noqa: E402
 from fashion_rag.retrieval.index import load_index  # noqa: E402
-from fashion_rag.retrieval.store import FaissStore, Where, make_faiss  # noqa: E402
+from fashion_rag.retrieval.store import FaissStore, make_faiss  # noqa: E402
+from fashion_rag.retrieval.vector_store import Where  # noqa: E402
 
 K = 10
 CHUNK = 200_000

@@ -16,7 +16,8 @@ from fashion_rag.engine import load_engine
 from fashion_rag.errors import StaleIndexError, StoreUnavailableError
 from fashion_rag.retrieval.guard import Constraints
 from fashion_rag.retrieval.index import build_index, load_index
-from fashion_rag.retrieval.store import FaissStore, Where, make_faiss
+from fashion_rag.retrieval.store import FaissStore, make_faiss
+from fashion_rag.retrieval.vector_store import Where
 
 # Shopper wording the guard turns into filters and negations, plus explicit filters.
 REQUESTS = [

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from fashion_rag.data.catalog import ATTRIBUTES, NAME_PATTERNS, pattern_tags
 from fashion_rag.errors import InputError
-from fashion_rag.retrieval.store import Where
+from fashion_rag.retrieval.vector_store import Where
 
 LABELS = {"gender": "gender", "articleType": "type", "baseColour": "colour", "season": "season",
           "usage": "usage", "pattern": "pattern"}

@@ -32,7 +32,8 @@ from fashion_rag.errors import (
     InputError,
     StaleIndexError,
 )
-from fashion_rag.retrieval.store import INDEX_TYPES, FaissStore, VectorStore, open_store
+from fashion_rag.retrieval.store import FaissStore, open_store
+from fashion_rag.retrieval.vector_store import INDEX_TYPES, VectorStore
 
 FORMAT = 1
 STORE_META = ("model_hash", "catalog_fingerprint", "items")  # what a store records of its build

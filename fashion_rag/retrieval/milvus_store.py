@@ -20,7 +20,7 @@ import pandas as pd
 
 from fashion_rag.data.catalog import ATTRIBUTES, NAME_PATTERNS, pattern_tags
 from fashion_rag.errors import IndexMissingError, InputError, StoreUnavailableError
-from fashion_rag.retrieval.store import INDEX_TYPES, Where
+from fashion_rag.retrieval.vector_store import INDEX_TYPES, Where
 
 DEFAULT_COLLECTION = "fashion_rag_items"
 MAX_TOPK = 16384  # Milvus's limit on k per search

@@ -1,16 +1,10 @@
-"""The vector store: where the item vectors live and how a filtered top-k is found.
-
-One small interface (add, delete, search with a filter, count, persist) and two engines: FaissStore,
-embedded in the index folder (the default), and MilvusStore (fashion_rag.retrieval.milvus_store), a
-Milvus standalone or cluster for catalogs and replica counts one process cannot hold. Filters are
-applied inside the search, so a filtered query returns k items whenever k items match, however few
-of the catalog they are.
+"""The embedded vector store, FaissStore: a FAISS index in the index folder (the default). And
+`open_store`, which opens it or a MilvusStore; the interface both implement is in
+fashion_rag.retrieval.vector_store.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import faiss
 import numpy as np
@@ -18,9 +12,8 @@ import pandas as pd
 
 from fashion_rag.data.catalog import ATTRIBUTES, NAME_PATTERNS, pattern_tags
 from fashion_rag.errors import InputError
+from fashion_rag.retrieval.vector_store import INDEX_TYPES, VectorStore, Where
 
-FILTER_COLUMNS = ATTRIBUTES + ["pattern"]  # "pattern": the pattern words of the product name
-INDEX_TYPES = ("flat", "hnsw", "ivfpq")
 # Below this share of the items, a filtered search scans the selected vectors exactly instead of
 # walking the approximate index (which would visit ~1/share nodes to find k matches).
 EXACT_BELOW = 0.05
@@ -28,40 +21,6 @@ HNSW_EF = 96
 # At 300k items, an HNSW search for 13k results took 37 ms; with this cap and the exact scan after
 # it, "not black" (78% of the items) averaged 7.4 ms a query.
 HNSW_MAX_FETCH = 2048
-
-
-@dataclass
-class Where:
-    """An item filter: each `include` column has one of its values, no `exclude` column has any of
-    its values. Plain set semantics; the guard decides what a shopper's words mean."""
-    include: dict[str, set[str]] = field(default_factory=dict)
-    exclude: dict[str, set[str]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.include) | set(self.exclude)
-        if unknown - set(FILTER_COLUMNS):
-            raise InputError(f"Cannot filter on {sorted(unknown - set(FILTER_COLUMNS))}; use {FILTER_COLUMNS}.")
-
-    def __bool__(self) -> bool:
-        return bool(self.include or self.exclude)
-
-
-class VectorStore(Protocol):
-    """Item vectors with their filter columns, found by inner product. Ids are catalog item ids."""
-    uri: str
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray, items: pd.DataFrame) -> None:
-        """Insert or replace these items (`items`: their catalog rows, for the filter columns)."""
-
-    def delete(self, ids: np.ndarray) -> None: ...
-
-    def search(self, queries: np.ndarray, k: int, where: Where | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each (len(queries), k), best first; id -1 past the last match."""
-
-    def count(self) -> int: ...
-
-    def persist(self, folder: Path, meta: dict) -> None:
-        """Make the current contents durable, recording `meta` (encoder hash, catalog fingerprint)."""
 
 
 def open_store(uri: str, dim: int, index_type: str = "flat") -> VectorStore:
