@@ -2,7 +2,7 @@
 
 Why: the product has latency and throughput targets (photo + text search p50 < 100 ms, index
 build >= 50 images/s, approximate search over 1M vectors p50 < 10 ms at recall@10 >= 0.95), and
-the choice between flat, HNSW and IVF-PQ (fashion_rag.retrieval.index.make_faiss) is a speed/recall
+the choice between flat, HNSW and IVF-PQ (fashion_rag.retrieval.store.make_faiss) is a speed/recall
 trade-off that only measurements at the target scale settle. Timings are the median and p95 of
 repeated runs after discarded warm-up runs; variants (torch thread counts, FAISS search settings)
 are compared within one run, back to back, so a busy machine slows them alike. Torch threads are
@@ -31,7 +31,6 @@ import resource
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -42,6 +41,15 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchmark_stores  # noqa: E402
+from bench_common import (  # noqa: E402
+    KMEANS_POINTS_PER_CENTROID,
+    noise_sigma,
+    normalise_parts,
+    quick_ivfpq_training,
+    synthesise,
+)
+
 from fashion_rag import settings  # noqa: E402
 from fashion_rag.data.catalog import caption, load_catalog  # noqa: E402
 from fashion_rag.data.photos import load_photos  # noqa: E402
@@ -62,7 +70,6 @@ VARIANTS: dict[str, list[dict[str, int]]] = {
     "ivfpq": [{"nprobe": p, "k_factor": f} for f, probes in ((8, (8, 16, 64)), (32, (16, 32, 64)),
                                                               (128, (16, 32, 64))) for p in probes],
 }
-KMEANS_POINTS_PER_CENTROID = 64  # quick IVF-PQ training; faiss's default is 256
 SCALE = {"s": 1.0, "ms": 1e3, "µs": 1e6, "MB": 1.0}
 
 
@@ -272,58 +279,6 @@ def peak_rss_row(name: str) -> Row:
 
 # --- FAISS at scale ---------------------------------------------------------------------------
 
-def normalise_parts(vectors: np.ndarray, parts: int) -> np.ndarray:
-    """L2-normalise each of `parts` equal column blocks in place (the index stores [img ; caption])."""
-    for part in np.split(vectors, parts, axis=1):
-        part /= np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
-    return vectors
-
-
-def noise_sigma(real: np.ndarray, parts: int) -> float:
-    """Per-dimension noise whose total length is the real data's median nearest-neighbour
-    distance, so noisy copies overlap their neighbours the way a denser catalog would."""
-    index = faiss.IndexFlatIP(real.shape[1])
-    index.add(real)
-    probe = real[np.random.default_rng(0).choice(len(real), min(2000, len(real)), replace=False)]
-    scores, _ = index.search(probe, 2)  # the first hit is the probe itself
-    distance = np.sqrt(np.maximum(2.0 * parts - 2.0 * scores[:, 1], 0.0))
-    return float(np.median(distance) / np.sqrt(real.shape[1]))
-
-
-def synthesise(real: np.ndarray, n: int, sigma: float, parts: int, rng: np.random.Generator,
-               chunk: int = 100_000) -> np.ndarray:
-    """n noisy copies of randomly chosen real vectors, re-normalised per part; chunked, since a
-    second full-size noise array at 1M vectors would be another 1-2 GB."""
-    out = np.empty((n, real.shape[1]), np.float32)
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        out[start:stop] = real[rng.integers(0, len(real), stop - start)]
-        out[start:stop] += rng.standard_normal((stop - start, real.shape[1]), dtype=np.float32) * sigma
-        normalise_parts(out[start:stop], parts)
-    return out
-
-
-@contextmanager
-def quick_ivfpq_training() -> Iterator[None]:
-    """make_faiss's IVF-PQ unchanged (factory string, nlist, nprobe, k_factor) but with its k-means
-    (coarse and PQ) trained on at most KMEANS_POINTS_PER_CENTROID samples per centroid instead of
-    faiss's 256: at 1M vectors the full coarse k-means (4000 centroids) alone takes several minutes
-    on 2 cores. Search results differ only through the centroids."""
-    original = faiss.index_factory
-
-    def factory(*args, **kwargs) -> faiss.Index:
-        index = original(*args, **kwargs)
-        ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
-        ivf.cp.max_points_per_centroid = ivf.pq.cp.max_points_per_centroid = KMEANS_POINTS_PER_CENTROID
-        return index
-
-    faiss.index_factory = factory
-    try:
-        yield
-    finally:
-        faiss.index_factory = original
-
-
 def timed_build(data: np.ndarray, index_type: str, quick: bool) -> tuple[faiss.Index, float]:
     start = time.perf_counter()
     if quick:
@@ -506,7 +461,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    import benchmark_stores  # it imports this module's synthesis helpers
     if args.stores_only:
         benchmark_stores.main(["--sizes", args.stores or "1000000,10000000", "--index", str(args.index)])
         return

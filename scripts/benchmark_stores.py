@@ -5,7 +5,7 @@ exact filtered search, build time and memory. Run by `scripts/benchmark.py --sto
 
     python scripts/benchmark_stores.py [--sizes 1000000,10000000] [--queries 200] [--no-milvus]
 
-Items are synthesised from the real index (scripts/benchmark.py: a real vector plus noise of the
+Items are synthesised from the real index (scripts/bench_common.py: a real vector plus noise of the
 real nearest-neighbour distance, re-normalised per half), and each keeps the catalog attributes of
 the real item it was made from, so filters select the share they select in the catalog. Queries are
 other noisy samples, not aimed at the filter: the hard case for a filtered approximate search. The
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmark import noise_sigma, normalise_parts, quick_ivfpq_training  # noqa: E402
+from bench_common import noise_sigma, normalise_parts, quick_ivfpq_training  # noqa: E402
 
 from fashion_rag import settings  # noqa: E402
 from fashion_rag.data.catalog import pattern_tags  # noqa: E402
@@ -288,7 +288,7 @@ def run(sizes: list[int], n_queries: int, milvus: bool, ivfpq_as_is: bool, index
              "(near-ties count: the n synthetic items are n / 9,580 noisy copies of each real vector)"]
     if not ivfpq_as_is:
         notes.append("* ivfpq*: make_faiss's IVF-PQ with its k-means trained on fewer points per centroid "
-                     "(scripts/benchmark.py quick_ivfpq_training); --ivfpq-as-is builds it unchanged")
+                     "(scripts/bench_common.py quick_ivfpq_training); --ivfpq-as-is builds it unchanged")
     if any(n > in_memory_max for n in sizes):
         notes.append(f"over {in_memory_max:,} items: ivfpq-sq8 ({TEN_M_FACTORY}) only, built chunk by chunk once "
                      "and searched with each setting; at 10M, flat, "
