@@ -109,10 +109,11 @@ class Engine:
             raise InputError("Photo reading is not available: no photo reader was trained for this "
                              "encoder (run `python -m fashion_rag prepare`).")
         picture = load_image(image)
-        return self._read(picture, self.encoder.encode_images([picture])[0], corrections)
+        return self._read(picture, self.encoder.look_at_images([picture])[1][0], corrections)
 
-    def _read(self, picture, image_vec: np.ndarray, corrections: dict[str, str] | None) -> Reading:
-        reading = self.reader.read(image_vec, picture)
+    def _read(self, picture, features: np.ndarray, corrections: dict[str, str] | None) -> Reading:
+        """The reading of a photo from its image tower features (Encoder.look), with corrections."""
+        reading = self.reader.read(features, picture)
         for attribute, value in self.check_corrections(corrections).items():
             reading.values[attribute] = [(value, 1.0)] + [(v, 0.0) for v, _ in reading.values[attribute] if v != value]
             reading.corrected += (attribute,)
@@ -176,10 +177,11 @@ class Engine:
         # Negated words ("no stripes") are kept out of the text vector, which would pull towards them.
         query_text = constraints.text or (text if picture is None else "")
         mode = self.resolve_mode(mode, picture is not None, bool(query_text) or (not text and picture is None))
-        image_vec = self.encoder.encode_images([picture])[0] if picture is not None else None
-        reading = the_plan = bonus = None
+        image_vec = features = reading = the_plan = bonus = None
+        if picture is not None:
+            (image_vec,), (features,) = self.encoder.look_at_images([picture])
         if picture is not None and self.reader is not None:
-            reading = self._read(picture, image_vec, corrections)
+            reading = self._read(picture, features, corrections)
         if mode == "guided":
             the_plan = plan(reading, asked, query_text)
             query_text, weight = the_plan.text, tweak.WEIGHT
@@ -219,7 +221,7 @@ class Engine:
             if self.reader is None:
                 notes.append("Photos cannot be read here (no photo reader); the outfit follows your words.")
             else:
-                has += self._piece(self._read(picture, self.encoder.encode_images([picture])[0], corrections), notes)
+                has += self._piece(self._read(picture, self.encoder.look_at_images([picture])[1][0], corrections), notes)
         if item_id is not None:
             item = self.item(item_id)
             if item["articleType"] in ROLE_OF:
@@ -293,8 +295,10 @@ class Engine:
             notes.append(f"Your photo seems to show {group}, which is not part of an outfit here; "
                          "the outfit follows your words.")
             return []
-        return [Piece(GROUP_ROLE[group], group_types(group, self.attribute_values["articleType"]), [colour],
-                      words=f"{colour} {group}".lower(), source="photo",
+        # Torn between two groups of one role ("sandals or shoes?"): the piece may be either.
+        groups = [g for g in reading.candidates("type") if GROUP_ROLE.get(g) == GROUP_ROLE[group]]
+        kinds = [t for g in groups for t in group_types(g, self.attribute_values["articleType"])]
+        return [Piece(GROUP_ROLE[group], kinds, [colour], words=f"{colour} {' or '.join(groups)}".lower(), source="photo",
                       gender=gender if confidence >= tweak.DESCRIBE_AT and gender in ("Men", "Women") else "")]
 
     def _rank_texts(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
