@@ -24,9 +24,9 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
     catalog_csv = Path(catalog_dir or settings.CATALOG_DIR) / "styles.csv"
     model = model or settings.MODEL
     done = {}
-    if model == settings.DEFAULT_MODEL and not Path(model).exists():  # a hub id or other folder is loaded as is
+    if model == settings.DEFAULT_MODEL and not (Path(model) / "config.json").is_file():  # others load as is
         from fashion_rag.encoding.train_encoder import main as train_encoder
-        print(f"No encoder at {model}: training one (about 15-20 minutes on 2 CPU cores, once).")
+        print(f"No encoder at {model}: training one (a few minutes on 2 CPU cores, once).")
         train_encoder(["--out", model])
         done["encoder"] = "trained"
     encoder = load_encoder(model)

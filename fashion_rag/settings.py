@@ -20,7 +20,7 @@ USER_PHOTOS_EXTRA_DIR = _path("FASHION_RAG_USER_PHOTOS_EXTRA", ROOT.parent / "sh
 INDEX_DIR = _path("FASHION_RAG_INDEX", ROOT / "index")
 # A Hugging Face model id or a local directory; the default is the encoder trained by
 # scripts/train_encoder.py. "patrickjohncyh/fashion-clip" works where the hub is reachable.
-DEFAULT_MODEL = str(ROOT / "models" / "fashion-encoder")  # trained here when missing
+DEFAULT_MODEL = str(ROOT / "models" / "fashion-encoder-lite1")  # trained here when missing
 MODEL = os.environ.get("FASHION_RAG_MODEL") or DEFAULT_MODEL
 COMPOSER_DIR = _path("FASHION_RAG_COMPOSER", ROOT / "models" / "gated-composer")
 READER_DIR = _path("FASHION_RAG_READER", ROOT / "models" / "photo-reader")

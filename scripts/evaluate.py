@@ -47,7 +47,7 @@ from fashion_rag.data.catalog import caption, load_catalog, type_group  # noqa: 
 from fashion_rag.data.photos import load_photos  # noqa: E402
 from fashion_rag.encoding.encoder import load_encoder  # noqa: E402
 from fashion_rag.encoding.model import mean_pool  # noqa: E402
-from fashion_rag.encoding.reader import pattern_of  # noqa: E402
+from fashion_rag.encoding.reader import calibration_error, pattern_of  # noqa: E402
 from fashion_rag.encoding.train_encoder import minilm_path  # noqa: E402
 from fashion_rag.engine import Engine, load_engine  # noqa: E402
 from fashion_rag.retrieval import tweak  # noqa: E402
@@ -267,26 +267,28 @@ def photo_blocks(engine: Engine, photos: pd.DataFrame, seed: int, table: Table, 
 
 def reader_accuracy(engine: Engine, catalog_pool: pd.DataFrame, photos: dict[str, pd.DataFrame],
                     hand: pd.DataFrame) -> list[dict]:
-    """Top-1 accuracy of the photo reading."""
+    """Top-1 accuracy of the photo reading, its mean confidence and expected calibration error."""
     out = []
 
-    def top(path: str, attribute: str) -> str:
-        return engine.describe(path).top(attribute)[0]
+    def score(attribute: str, photos_name: str, readings, allowed) -> None:
+        tops = [r.top(attribute) for r in readings]
+        correct = np.array([value in ok for (value, _), ok in zip(tops, allowed)])
+        confidence = np.array([c for _, c in tops])
+        out.append({"attribute": attribute, "photos": photos_name, "accuracy": round(float(correct.mean()), 3),
+                    "confidence": round(float(confidence.mean()), 3),
+                    "ECE": round(calibration_error(confidence, correct), 3), "n": len(tops)})
 
     truth = {"type": catalog_pool["articleType"].map(type_group), "gender": catalog_pool["gender"],
              "colour": catalog_pool["baseColour"], "pattern": catalog_pool["productDisplayName"].map(pattern_of)}
     readings = [engine.describe(p) for p in catalog_pool["path"]]
     for attribute, values in truth.items():
-        hits = [r.top(attribute)[0] == v for r, v in zip(readings, values)]
-        out.append({"attribute": attribute, "photos": "catalog shots (held-out test half)",
-                    "accuracy": round(float(np.mean(hits)), 3), "n": len(hits)})
+        score(attribute, "catalog shots (held-out test half)", readings, [[v] for v in values])
     for name, table in photos.items():
-        hits = [top(p, "type") in groups for p, groups in zip(table["path"], table["groups"])]
-        out.append({"attribute": "type", "photos": name, "accuracy": round(float(np.mean(hits)), 3), "n": len(hits)})
+        score("type", name, [engine.describe(p) for p in table["path"]], list(table["groups"]))
     if len(hand):
-        hits = [top(p, "colour") in colours for p, colours in zip(hand["path"], hand["colours"])]
-        out.append({"attribute": "colour", "photos": "uploads, hand-labelled (validation)",
-                    "accuracy": round(float(np.mean(hits)), 3), "n": len(hits)})
+        readings = [engine.describe(p) for p in hand["path"]]
+        for attribute in ("colour", "gender", "pattern"):
+            score(attribute, "uploads, hand-labelled (validation)", readings, list(hand[f"{attribute}s"]))
     return out
 
 
@@ -374,9 +376,11 @@ def main() -> None:
         accuracy = reader_accuracy(held, half(held.items, args.split),
                                    {f"{f} ({'validation' if args.split == 'test' else 'dev'})": real[real["folder"] == f]
                                     for f in real["folder"].unique()}, hand)
-        print("\nPhoto reading, top-1 accuracy")
+        print("\nPhoto reading: top-1 accuracy, mean confidence, expected calibration error (ECE)")
+        print(f"{'attribute':<9} {'photos':<40} {'accuracy':>8} {'confidence':>10} {'ECE':>6} {'n':>5}")
         for r in accuracy:
-            print(f"{r['attribute']:<8} {r['photos']:<40} {r['accuracy']:.3f}  (n={r['n']})")
+            print(f"{r['attribute']:<9} {r['photos']:<40} {r['accuracy']:>8.3f} {r['confidence']:>10.3f} "
+                  f"{r['ECE']:>6.3f} {r['n']:>5}")
     print("\nOutfit requests (scripts/outfit_requests.json), engine.complete on the product index")
     print_rows(outfits)
     print("\nPersonal taste: simulated shoppers, five rounds of search + like/pass (scripts/taste_eval.py)")

@@ -13,6 +13,8 @@ from fashion_rag.data.photos import load_photos
 from fashion_rag.encoding.reader import (
     ATTRIBUTES,
     PhotoReader,
+    Reading,
+    calibration_error,
     garment_mask,
     pattern_of,
     pixel_features,
@@ -81,6 +83,55 @@ def test_reading_real_user_photos(real_engine, uploads):
     right = [real_engine.describe(path).top("type")[0] in groups
              for path, groups in zip(uploads["path"], uploads["groups"])]
     assert np.mean(right) >= 0.5, f"type read right for {sum(right)} of {len(right)} photos"
+
+
+def test_confidences_can_be_taken_at_their_word(real_engine):
+    """Calibrated on dev data, the type reading's stated confidence matches how often it is right
+    on photos never used for training or calibration: validation uploads of both folders, and
+    held-out catalog shots for gender."""
+    photos = load_photos("validation").sample(160, random_state=2)
+    readings = [real_engine.describe(p) for p in photos["path"]]
+    confidence = np.array([r.top("type")[1] for r in readings])
+    correct = np.array([r.top("type")[0] in groups for r, groups in zip(readings, photos["groups"])])
+    assert abs(confidence.mean() - correct.mean()) < 0.08, (confidence.mean(), correct.mean())
+    assert calibration_error(confidence, correct) < 0.12
+    items = real_engine.items
+    held = items[items["id"].map(settings.is_held_out)].sample(100, random_state=2)
+    gender = [real_engine.describe(p).top("gender") for p in held["path"]]
+    confidence = np.array([c for _, c in gender])
+    correct = np.array([v == truth for (v, _), truth in zip(gender, held["gender"])])
+    assert abs(confidence.mean() - correct.mean()) < 0.08, (confidence.mean(), correct.mean())
+
+
+def test_calibration_error_measures_the_gap_between_confidence_and_accuracy():
+    assert calibration_error(np.full(10, 0.9), np.array([1] * 9 + [0])) == pytest.approx(0.0)
+    assert calibration_error(np.full(10, 0.9), np.array([1] * 5 + [0] * 5)) == pytest.approx(0.4)
+
+
+def test_a_close_runner_up_is_offered_beside_the_top_value():
+    reading = Reading({"type": [("sandals", 0.46), ("shoes", 0.40), ("heels", 0.14)],
+                       "gender": [("Women", 0.9), ("Men", 0.1)]})
+    assert reading.candidates("type") == ["sandals", "shoes"]
+    assert reading.candidates("gender") == ["Women"]
+    reading.corrected = ("type",)
+    assert reading.candidates("type") == ["sandals"]  # the shopper has picked
+
+
+def test_a_torn_reading_keeps_both_types_until_the_shopper_picks(real_engine):
+    from fashion_rag.retrieval.guard import Constraints
+    from fashion_rag.retrieval.tweak import plan, prior
+    reading = Reading({"type": [("sandals", 0.46), ("shoes", 0.40), ("heels", 0.14)],
+                       "gender": [("Women", 0.9), ("Men", 0.1)], "colour": [("Black", 0.3), ("Brown", 0.2)],
+                       "pattern": [("solid", 0.9), ("printed", 0.1)]})
+    the_plan = plan(reading, Constraints(), "for summer")
+    assert "sandals or shoes" in the_plan.text and "kept from your photo: type sandals or shoes" in " ".join(the_plan.describe())
+    bonus = prior(the_plan, real_engine._codes, real_engine.reader.classes)
+    classes = real_engine.reader.classes["type"]
+    by_type = {c: bonus[real_engine._codes["type"] == classes.index(c)] for c in ("sandals", "shoes", "heels")}
+    women = real_engine.items["gender"].to_numpy() == "Women"
+    same = {c: bonus[(real_engine._codes["type"] == classes.index(c)) & women].max() for c in ("sandals", "shoes")}
+    assert same["sandals"] == pytest.approx(same["shoes"])  # both kept alike
+    assert by_type["heels"].max() < min(same.values())
 
 
 def test_describe_gives_ranked_pairs_and_takes_corrections(real_engine, uploads):

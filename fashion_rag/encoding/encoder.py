@@ -6,6 +6,8 @@ way, from a hub id or a local folder: AutoModel + AutoTokenizer + AutoImageProce
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from functools import cached_property
 from pathlib import Path
 from typing import Sequence
@@ -18,25 +20,33 @@ from transformers.utils import logging as hf_logging
 
 from fashion_rag import settings
 from fashion_rag.data.images import ImageLike, load_image
-from fashion_rag.encoding import (
-    model as _register_own_model,  # noqa: F401  (registers fashion_dual_encoder with Auto*)
-)
+from fashion_rag.encoding.backbone import ONNX_FILE, OnnxBackbone, export_onnx
+from fashion_rag.encoding.model import FashionEncoderModel  # also registers it with Auto*
 from fashion_rag.errors import ModelLoadError
 
 MAX_TEXT_TOKENS = 64
+log = logging.getLogger(__name__)
 
 
-def _features(output) -> torch.Tensor:
+def pooled_output(output) -> torch.Tensor:
     """CLIPModel returns a model output with the projected vector as pooler_output; older code a tensor."""
     return getattr(output, "pooler_output", output)
 
 
 class Encoder:
-    def __init__(self, model, tokenizer, image_processor, name: str):
+    """Images and texts -> unit vectors in one space. Images go through a tower (the frozen
+    backbone, or CLIP's whole image side) and then a projection; what the tower gives is also what
+    the photo reader reads, so a photo is looked at once per search."""
+
+    def __init__(self, model, tokenizer, image_processor, name: str, fast_backbone=None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.name = name
+        own = isinstance(model, FashionEncoderModel)
+        self.tower = fast_backbone or (model.vision_model if own else
+                                       lambda pixels: pooled_output(model.get_image_features(pixel_values=pixels)))
+        self.project = model.visual_projection if own else torch.nn.Identity()
         self.dim = int(self.encode_texts(["probe"]).shape[1])
 
     def preprocess(self, images: Sequence[ImageLike]) -> torch.Tensor:
@@ -45,15 +55,32 @@ class Encoder:
                                     return_tensors="pt")["pixel_values"]
 
     @torch.inference_mode()
+    def look(self, pixels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels -> (unit vectors in the shared space, the tower's features for the photo reader)."""
+        features = self.tower(pixels).float()
+        return _normalise(self.project(features)), features.numpy()
+
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
-        return _normalise(_features(self.model.get_image_features(pixel_values=pixels)))
+        return self.look(pixels)[0]
+
+    def look_at_images(self, images: Sequence[ImageLike], batch_size: int = 64,
+                       progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """`look` over images in batches: (vectors, features)."""
+        batches = range(0, len(images), batch_size)
+        out = [self.look(self.preprocess(images[i:i + batch_size]))
+               for i in tqdm(batches, desc="encoding images", unit="batch", disable=not progress)]
+        if not out:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, self.feature_dim), np.float32)
+        return np.concatenate([v for v, _ in out]), np.concatenate([f for _, f in out])
 
     def encode_images(self, images: Sequence[ImageLike], batch_size: int = 64,
                       progress: bool = False) -> np.ndarray:
-        batches = range(0, len(images), batch_size)
-        out = [self.encode_pixels(self.preprocess(images[i:i + batch_size]))
-               for i in tqdm(batches, desc="encoding images", unit="batch", disable=not progress)]
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        return self.look_at_images(images, batch_size, progress)[0]
+
+    @cached_property
+    def feature_dim(self) -> int:
+        side = self.image_processor.crop_size["height"]
+        return int(self.look(torch.zeros(1, 3, side, side))[1].shape[1])
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -61,17 +88,28 @@ class Encoder:
         for i in range(0, len(texts), batch_size):
             tokens = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
                                     max_length=MAX_TEXT_TOKENS, return_tensors="pt")
-            out.append(_normalise(_features(self.model.get_text_features(**tokens))))
+            out.append(_normalise(pooled_output(self.model.get_text_features(**tokens))))
         return np.concatenate(out)
+
+    @cached_property
+    def feature_key(self) -> str:
+        """Identifies what the tower gives for a file (its weights and the preprocessing), so cached
+        features are shared by encoders whose projections differ."""
+        tower = self.model.vision_model if isinstance(self.model, FashionEncoderModel) else self.model
+        return _hash(tower.state_dict(), json.dumps(self.image_processor.to_dict(), sort_keys=True, default=str))
 
     @cached_property
     def weights_hash(self) -> str:
         """Identifies the weights, so an index built with other weights is detected."""
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.model.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().to(torch.float16).contiguous().numpy().tobytes())
-        return digest.hexdigest()[:16]
+        return _hash(self.model.state_dict())
+
+
+def _hash(state: dict, extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
+    for name, tensor in sorted(state.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to(torch.float16).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _normalise(vectors: torch.Tensor) -> np.ndarray:
@@ -95,7 +133,8 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
         model = AutoModel.from_pretrained(source, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(source)
         processor = AutoImageProcessor.from_pretrained(source)
-        return Encoder(model, tokenizer, processor, name)
+        fast = _fast_backbone(model, local, threads or settings.THREADS) if local.exists() else None
+        return Encoder(model, tokenizer, processor, name, fast)
     except Exception as exc:  # transformers raises many kinds; the user needs one clear message
         raise ModelLoadError(
             f"Could not load an encoder from {tried}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
@@ -103,3 +142,17 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
             "checkpoint or one written by `python scripts/train_encoder.py`) via FASHION_RAG_MODEL "
             "or --model.") from exc
 
+
+def _fast_backbone(model, folder: Path, threads: int) -> OnnxBackbone | None:
+    """The own model's backbone under onnxruntime, exported beside the checkpoint the first time
+    (training does it too). Where the folder is read-only, the torch path serves, only slower."""
+    if not isinstance(model, FashionEncoderModel):
+        return None
+    path = folder / ONNX_FILE
+    try:
+        if not path.is_file():
+            export_onnx(model.vision_model, path, model.config.image_size)
+        return OnnxBackbone(path, threads)
+    except (OSError, ImportError) as exc:
+        log.warning("Image backbone runs in torch (slower): %s", exc)
+        return None

@@ -1,9 +1,10 @@
 """The project's own dual encoder, used because no pretrained CLIP weights can be had here.
 
-A frozen MiniLM sentence encoder (text tower) and a small ResNet trained from scratch (image
-tower), each followed by a projection into one shared space. It is a transformers
-`PreTrainedModel` with the same `get_image_features` / `get_text_features` methods as
-`CLIPModel`, so `save_pretrained` / `from_pretrained` and the encoder's one loading path serve both.
+A frozen MiniLM sentence encoder (text tower) and a frozen ImageNet-trained EfficientNet-Lite
+(image tower, fashion_rag.encoding.backbone), each followed by a projection into one shared space
+that is trained here. It is a transformers `PreTrainedModel` with the same `get_image_features` /
+`get_text_features` methods as `CLIPModel`, so `save_pretrained` / `from_pretrained` and the
+encoder's one loading path serve both.
 """
 from __future__ import annotations
 
@@ -18,25 +19,22 @@ from transformers import (
     BertModel,
     PretrainedConfig,
     PreTrainedModel,
-    ResNetConfig,
-    ResNetModel,
 )
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-DEFAULT_VISION = dict(embedding_size=32, hidden_sizes=[48, 96, 192, 320], depths=[1, 1, 1, 1],
-                      layer_type="basic", hidden_act="relu", downsample_in_first_stage=True)
+from fashion_rag.encoding.backbone import BACKBONES, DEFAULT_BACKBONE, WIDTH, PooledBackbone
 
 
 class FashionEncoderConfig(PretrainedConfig):
     model_type = "fashion_dual_encoder"
 
-    def __init__(self, text_config: dict | None = None, vision_config: dict | None = None,
-                 projection_dim: int = 256, image_size: int = 64, **kwargs):
+    def __init__(self, text_config: dict | None = None, backbone: str = DEFAULT_BACKBONE,
+                 projection_dim: int = 256, **kwargs):
         super().__init__(**kwargs)
         self.text_config = dict(text_config or {})
-        self.vision_config = {**DEFAULT_VISION, **(vision_config or {})}
+        self.backbone = backbone
+        self.image_size = BACKBONES[backbone][0]
         self.projection_dim = projection_dim
-        self.image_size = image_size
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -54,18 +52,17 @@ class FashionEncoderModel(PreTrainedModel):
         super().__init__(config)
         text_cfg = BertConfig(**config.text_config)
         self.text_model = BertModel(text_cfg, add_pooling_layer=False)
-        self.vision_model = ResNetModel(ResNetConfig(**config.vision_config))
-        width = config.vision_config["hidden_sizes"][-1]
+        self.vision_model = PooledBackbone(config.backbone)
         dim = config.projection_dim
         self.text_projection = nn.Sequential(nn.Linear(text_cfg.hidden_size, 2 * dim), nn.GELU(),
                                              nn.Linear(2 * dim, dim))
-        self.visual_projection = nn.Sequential(nn.Linear(width, 2 * dim), nn.GELU(),
+        self.visual_projection = nn.Sequential(nn.Linear(WIDTH, 2 * dim), nn.GELU(),
                                                nn.Linear(2 * dim, dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
-        """Only the new parts are initialised here; the text tower arrives with pretrained weights."""
+        """Only the projections are initialised here; both towers arrive with pretrained weights."""
         if isinstance(module, nn.Linear):
             nn.init.xavier_uniform_(module.weight)
             nn.init.zeros_(module.bias)
@@ -82,8 +79,7 @@ class FashionEncoderModel(PreTrainedModel):
         return BaseModelOutputWithPooling(pooler_output=self.project_text(mean_pool(hidden, attention_mask)))
 
     def get_image_features(self, pixel_values: torch.Tensor, **_) -> BaseModelOutputWithPooling:
-        pooled = self.vision_model(pixel_values=pixel_values).pooler_output.flatten(1)
-        return BaseModelOutputWithPooling(pooler_output=self.visual_projection(pooled))
+        return BaseModelOutputWithPooling(pooler_output=self.visual_projection(self.vision_model(pixel_values)))
 
 
 AutoConfig.register(FashionEncoderConfig.model_type, FashionEncoderConfig)

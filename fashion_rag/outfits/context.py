@@ -20,8 +20,10 @@ def photo_pieces(reading: Reading | None, article_types: list[str], notes: list[
         notes.append(f"Your photo seems to show {group}, which is not part of an outfit here; "
                      "the outfit follows your words.")
         return []
-    return [Piece(GROUP_ROLE[group], group_types(group, article_types), [colour],
-                  words=f"{colour} {group}".lower(), source="photo",
+    # Torn between two groups of one role ("sandals or shoes?"): the piece may be either.
+    groups = [g for g in reading.candidates("type") if GROUP_ROLE.get(g) == GROUP_ROLE[group]]
+    return [Piece(GROUP_ROLE[group], [t for g in groups for t in group_types(g, article_types)], [colour],
+                  words=f"{colour} {' or '.join(groups)}".lower(), source="photo",
                   gender=gender if confidence >= DESCRIBE_AT and gender in ("Men", "Women") else "")]
 
 

@@ -102,12 +102,12 @@ class Searcher:
         return self.read(load_image(image), corrections)
 
     def read(self, picture, corrections: dict[str, str] | None = None,
-             image_vec: np.ndarray | None = None) -> Reading:
-        """The reader's reading of a loaded photo (`image_vec`: its vector, if already encoded),
-        with the corrections applied."""
-        if image_vec is None:
-            image_vec = self.encoder.encode_images([picture])[0]
-        reading = self.reader.read(image_vec, picture)
+             features: np.ndarray | None = None) -> Reading:
+        """The reader's reading of a loaded photo (`features`: its image tower features from
+        Encoder.look, if already computed), with the corrections applied."""
+        if features is None:
+            features = self.encoder.look_at_images([picture])[1][0]
+        reading = self.reader.read(features, picture)
         for attribute, value in self.check_corrections(corrections).items():
             reading.values[attribute] = [(value, 1.0)] + [(v, 0.0) for v, _ in reading.values[attribute] if v != value]
             reading.corrected += (attribute,)
@@ -166,10 +166,11 @@ class Searcher:
         # Negated words ("no stripes") are kept out of the text vector, which would pull towards them.
         query_text = constraints.text or (text if picture is None else "")
         mode = self.resolve_mode(mode, picture is not None, bool(query_text) or (not text and picture is None))
-        image_vec = self.encoder.encode_images([picture])[0] if picture is not None else None
-        reading = the_plan = bonus = None
+        image_vec = features = reading = the_plan = bonus = None
+        if picture is not None:
+            (image_vec,), (features,) = self.encoder.look_at_images([picture])
         if picture is not None and self.reader is not None:
-            reading = self.read(picture, corrections, image_vec)
+            reading = self.read(picture, corrections, features)
         if mode == "guided":
             the_plan = plan(reading, asked, query_text)
             query_text, weight = the_plan.text, tweak.WEIGHT

@@ -9,6 +9,8 @@ decide it. Every other attribute is *kept*, in two soft ways:
 - a prior: each candidate's score gains PRIOR[attribute] x the reading's probability of that
   item's value. A low-confidence reading is a flat distribution, so it barely moves the ranking
   and never empties it, unlike a hard filter.
+When the reader is torn between two values ("sandals or shoes?", `Reading.candidates`), both are
+kept alike, in the words and in the prior, until the shopper picks one.
 The query vector is the concat one, [(1 - WEIGHT) image ; WEIGHT text]. WEIGHT, PRIOR and
 DESCRIBE_AT were chosen on the user photos' dev part (`python scripts/evaluate.py --tune`).
 """
@@ -44,10 +46,17 @@ class Plan:
 
     def describe(self) -> list[str]:
         """Human-readable: what is kept from the photo and what the tweak changes."""
-        kept = [f"{a} {self.reading.top(a)[0]}" for a in self.kept
-                if self.reading.top(a)[1] >= DESCRIBE_AT]
+        kept = [f"{a} {' or '.join(values)}" for a in self.kept
+                for values, confidence in [kept_values(self.reading, a)] if confidence >= DESCRIBE_AT]
         out = [f"kept from your photo: {', '.join(kept)}"] if kept else []
         return out + [f"your words change the {a}: {v}" for a, v in self.changed.items()]
+
+
+def kept_values(reading: Reading, attribute: str) -> tuple[list[str], float]:
+    """The value(s) the photo shows for an attribute (two when the reader is torn) and their
+    confidence together."""
+    values = reading.candidates(attribute)
+    return values, sum(reading.probability(attribute)[v] for v in values)
 
 
 def plan(reading: Reading, constraints: Constraints, tweak: str) -> Plan:
@@ -65,9 +74,9 @@ def plan(reading: Reading, constraints: Constraints, tweak: str) -> Plan:
     kept = [a for a in ATTRIBUTES if a not in changed]
     words = []
     for attribute in ("gender", "colour", "pattern", "type"):
-        value, confidence = reading.top(attribute)
-        if attribute in kept and confidence >= DESCRIBE_AT and value != "solid":
-            words.append(GENDER_WORDS.get(value, value) if attribute == "gender" else value.lower())
+        values, confidence = kept_values(reading, attribute)
+        if attribute in kept and confidence >= DESCRIBE_AT and "solid" not in values:
+            words.append(" or ".join(GENDER_WORDS.get(v, v) if attribute == "gender" else v.lower() for v in values))
     text = " ".join(words + tweak.split())
     return Plan(reading, kept, changed, text)
 
@@ -78,7 +87,8 @@ def prior(the_plan: Plan, codes: dict[str, np.ndarray], classes: dict[str, list[
     rows = len(next(iter(codes.values())))
     bonus = np.zeros(rows, np.float32)
     for attribute in the_plan.kept:
-        probability = the_plan.reading.probability(attribute)
+        values, together = kept_values(the_plan.reading, attribute)
+        probability = the_plan.reading.probability(attribute) | {v: together for v in values}
         lookup = np.array([probability.get(c, 0.0) for c in classes[attribute]] + [0.0], np.float32)
         if attribute == "gender" and "Unisex" in classes["gender"]:  # fits men and women alike
             unisex = classes["gender"].index("Unisex")

@@ -1,11 +1,12 @@
-"""Train the photo reader's heads (type group, gender, colour, pattern) on image embeddings.
+"""Train the photo reader's heads (type group, gender, colour, pattern) on image tower features.
 
 Catalog items (not held out) teach every attribute; the user photos' `fit` part teaches the type
 group, each photo counting as right for any group its label maps to (a "longsleeve" may be a
 sweater, a top or a t-shirt). For each attribute, three inputs are compared on dev data (catalog
 items with id % 10 == 5, the user photos' `dev` part, and the hand-labelled dev photos' colours):
-the embedding, the garment-region pixel histogram, or both. The best is kept and refitted on all
-training data. Held-out catalog items and validation photos are never used here.
+the tower's features, the garment-region pixel histogram, or both. The best is kept; then each
+head's temperature is fitted on the same dev data (catalog and uploads weighing alike), so its
+confidences can be taken at their word. Held-out catalog items and validation photos are never used.
 """
 from __future__ import annotations
 
@@ -31,13 +32,14 @@ from fashion_rag.encoding.reader import (
     pixel_features,
     select,
 )
-from fashion_rag.encoding.train_encoder import cached
+from fashion_rag.encoding.cache import cached, image_features
 from fashion_rag.errors import StaleIndexError
 from fashion_rag.retrieval.index import load_index
 
 MIN_COLOUR_ITEMS = 25  # rarer colours are not predicted (too few examples to learn them) ...
 MIN_COLOURS = 8  # ... unless that leaves fewer colours than this (a small catalog)
 HAND_LABELS = settings.ROOT / "tests" / "data" / "upload_colours.csv"
+HAND_LABELS_MORE = settings.ROOT / "tests" / "data" / "upload_gender_pattern.csv"  # the same photos
 
 
 def pixel_table(paths: list[str]) -> np.ndarray:
@@ -45,21 +47,21 @@ def pixel_table(paths: list[str]) -> np.ndarray:
         [pixel_features(load_image(p)) for p in tqdm(paths, desc="colour statistics", unit="img")]))).numpy()
 
 
-def photo_table(encoder: Encoder, photos: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    paths = list(photos["path"])
-    embeddings = cached("photoemb", [paths, encoder.weights_hash],
-                        lambda: torch.from_numpy(encoder.encode_images(paths, progress=True))).numpy()
-    return embeddings, pixel_table(paths)
+def photo_table(encoder: Encoder, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """What the reader reads of image files: (tower features, pixel histograms)."""
+    return image_features(encoder, paths), pixel_table(paths)
 
 
 def hand_labelled(split: str) -> pd.DataFrame:
-    """The hand-labelled upload photos of one split: path, colours (the acceptable catalog colours)."""
-    table = pd.read_csv(HAND_LABELS)
+    """The hand-labelled upload photos of one split: path, and per attribute the acceptable values
+    (colours, genders, patterns: lists)."""
+    table = pd.read_csv(HAND_LABELS).merge(pd.read_csv(HAND_LABELS_MORE), on=["folder", "image", "split"])
     table = table[table["split"] == split]
     roots = {settings.USER_PHOTOS_DIR.name: settings.USER_PHOTOS_DIR,
              settings.USER_PHOTOS_EXTRA_DIR.name: settings.USER_PHOTOS_EXTRA_DIR}
-    return pd.DataFrame({"path": [str(roots[f] / i) for f, i in zip(table["folder"], table["image"])],
-                         "colours": [c.split("|") for c in table["colours"]]})
+    return pd.DataFrame({"path": [str(roots[f] / i) for f, i in zip(table["folder"], table["image"])]}
+                        | {f"{a}s": [v.split("|") for v in table[column]]
+                           for a, column in (("colour", "colours"), ("gender", "gender"), ("pattern", "pattern"))})
 
 
 def targets(classes: list[str], allowed: list[list[str]]) -> torch.Tensor:
@@ -105,6 +107,18 @@ def accuracy(probs: np.ndarray, classes: list[str], allowed: list[list[str]]) ->
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def temperature(logits: list[torch.Tensor], masks: list[torch.Tensor]) -> float:
+    """The softmax temperature with the least partial-label NLL, each group of examples (catalog
+    shots, uploads) weighing alike: a head sure of itself on catalog shots is made humbler if it
+    is wrong on uploads."""
+    groups = [(z[m.any(1)], m[m.any(1)]) for z, m in zip(logits, masks) if m.any()]
+
+    def nll(t: float) -> float:
+        return float(np.mean([(torch.logsumexp(z / t, 1) - torch.logsumexp((z / t).masked_fill(~m, float("-inf")), 1))
+                              .mean() for z, m in groups]))
+    return float(min(np.exp(np.linspace(np.log(0.25), np.log(8.0), 61)), key=nll))
+
+
 def main(argv=None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--index", type=Path, default=settings.INDEX_DIR)
@@ -119,8 +133,7 @@ def main(argv=None) -> Path:
     if encoder.weights_hash != index.manifest["model_hash"]:
         raise StaleIndexError(f"The index in {args.index} was built with other encoder weights; rebuild it first.")
     items = index.items[~index.items["id"].map(settings.is_held_out)].reset_index(drop=True)
-    rows = (~index.items["id"].map(settings.is_held_out)).to_numpy()
-    item_emb, item_pix = index.vectors[rows, :index.dim], pixel_table(list(items["path"]))
+    item_tower, item_pix = photo_table(encoder, list(items["path"]))
     counts = items["baseColour"].value_counts()
     classes = {"type": sorted(set(TYPE_GROUPS) | {type_group(t) for t in items["articleType"]}),
                "gender": sorted(set(items["gender"])),
@@ -133,48 +146,49 @@ def main(argv=None) -> Path:
     dev_items = (items["id"] % settings.HELD_OUT_MOD == 5).to_numpy()
 
     photos = {s: load_photos(s) for s in ("fit", "dev")} if not args.no_user_photos else {}
-    photo_data = {s: photo_table(encoder, t) for s, t in photos.items() if len(t)}
+    photo_data = {s: photo_table(encoder, list(t["path"])) for s, t in photos.items() if len(t)}
     hand = hand_labelled("dev") if HAND_LABELS.is_file() and not args.no_user_photos else pd.DataFrame()
-    hand_data = photo_table(encoder, hand) if len(hand) else None
 
-    def stack(part: str):
-        """Training examples (embeddings, pixels, per-attribute masks) of catalog rows + fit photos."""
-        keep = ~dev_items if part == "fit" else np.ones(len(items), bool)
-        emb, pix = [item_emb[keep]], [item_pix[keep]]
-        allowed = {a: [v for v, k in zip(labels[a], keep) if k] for a in ATTRIBUTES}
-        if "fit" in photo_data:
-            emb.append(photo_data["fit"][0]), pix.append(photo_data["fit"][1])
-            for a in ATTRIBUTES:
-                allowed[a] += list(photos["fit"]["groups"]) if a == "type" else [[]] * len(photos["fit"])
-        return (torch.from_numpy(np.concatenate(emb)), torch.from_numpy(np.concatenate(pix)),
-                {a: targets(classes[a], allowed[a]) for a in ATTRIBUTES})
+    # Per attribute, the dev groups that choose the inputs and the temperature: (tower, pixels, allowed values).
+    dev = {a: [(item_tower[dev_items], item_pix[dev_items], [v for v, d in zip(labels[a], dev_items) if d])]
+           for a in ATTRIBUTES}
+    if "dev" in photo_data:
+        dev["type"].append((*photo_data["dev"], list(photos["dev"]["groups"])))
+    if len(hand):
+        hand_data = photo_table(encoder, list(hand["path"]))
+        for attribute in ("colour", "gender", "pattern"):
+            dev[attribute].append((*hand_data, list(hand[f"{attribute}s"])))
 
-    emb, pix, masks = stack("fit")
+    keep = ~dev_items
+    tower, pix = [item_tower[keep]], [item_pix[keep]]
+    allowed = {a: [v for v, k in zip(labels[a], keep) if k] for a in ATTRIBUTES}
+    if "fit" in photo_data:
+        tower.append(photo_data["fit"][0]), pix.append(photo_data["fit"][1])
+        for a in ATTRIBUTES:
+            allowed[a] += list(photos["fit"]["groups"]) if a == "type" else [[]] * len(photos["fit"])
+    tower, pix = torch.from_numpy(np.concatenate(tower)), torch.from_numpy(np.concatenate(pix))
+    masks = {a: targets(classes[a], allowed[a]) for a in ATTRIBUTES}
+
     chosen, report = {}, []
     for attribute in ATTRIBUTES:
         scores = {}
         for features in FEATURES:
-            trial = fit(PhotoReader(index.dim, classes, {a: features for a in ATTRIBUTES}), emb, pix,
+            trial = fit(PhotoReader(encoder.feature_dim, classes, {a: features for a in ATTRIBUTES}), tower, pix,
                         {a: m if a == attribute else torch.zeros_like(m) for a, m in masks.items()},
                         args.epochs, args.seed)
-            catalog = accuracy(trial.probabilities(item_emb[dev_items], item_pix[dev_items])[attribute],
-                               classes[attribute], [v for v, d in zip(labels[attribute], dev_items) if d])
-            uploads = float("nan")
-            if attribute == "type" and "dev" in photo_data:
-                uploads = accuracy(trial.probabilities(*photo_data["dev"])["type"], classes["type"],
-                                   list(photos["dev"]["groups"]))
-            if attribute == "colour" and hand_data is not None:
-                uploads = accuracy(trial.probabilities(*hand_data)["colour"], classes["colour"],
-                                   list(hand["colours"]))
-            scores[features] = float(np.nanmean([catalog, uploads]))
-            report.append(f"{attribute:<8} {features:<10} catalog dev {catalog:.3f}   uploads dev "
-                          f"{'  -  ' if np.isnan(uploads) else f'{uploads:.3f}'}")
+            found = [accuracy(trial.probabilities(t, p)[attribute], classes[attribute], v) for t, p, v in dev[attribute]]
+            scores[features] = float(np.mean(found))
+            report.append(f"{attribute:<8} {features:<7} catalog dev {found[0]:.3f}   uploads dev "
+                          f"{f'{found[1]:.3f}' if len(found) > 1 else '  -  '}")
         chosen[attribute] = max(scores, key=scores.get)
     print("photo reader, top-1 accuracy on dev data by input:\n" + "\n".join(report))
     print("chosen inputs: " + ", ".join(f"{a}: {f}" for a, f in chosen.items()))
 
-    emb, pix, masks = stack("all")
-    reader = fit(PhotoReader(index.dim, classes, chosen), emb, pix, masks, args.epochs, args.seed)
+    reader = fit(PhotoReader(encoder.feature_dim, classes, chosen), tower, pix, masks, args.epochs, args.seed)
+    for attribute in ATTRIBUTES:
+        groups = [(reader.logits(t, p)[attribute], targets(classes[attribute], v)) for t, p, v in dev[attribute]]
+        reader.temperatures[attribute] = temperature(*zip(*groups))
+    print("temperatures (fitted on dev): " + ", ".join(f"{a} {t:.2f}" for a, t in reader.temperatures.items()))
     reader.save(args.out, encoder.weights_hash,
                 {"dev_comparison": report, "minutes": round((time.time() - started) / 60, 1)})
     print(f"saved photo reader to {args.out}")

@@ -1,0 +1,90 @@
+"""The pretrained image backbone: loaded offline from its installed wheel, ImageNet-style features
+that tell garments apart on real photos, and the ONNX fast path giving the torch path's numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import CLIPImageProcessor
+
+from fashion_rag import settings
+from fashion_rag.data.images import load_image
+from fashion_rag.data.photos import load_photos
+from fashion_rag.encoding.backbone import (
+    BACKBONES,
+    DEFAULT_BACKBONE,
+    MEAN,
+    STD,
+    WIDTH,
+    OnnxBackbone,
+    export_onnx,
+    pretrained,
+    weights_file,
+)
+from fashion_rag.encoding.encoder import load_encoder
+from fashion_rag.errors import ModelLoadError
+
+SIDE = BACKBONES[DEFAULT_BACKBONE][0]
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return pretrained(DEFAULT_BACKBONE)
+
+
+def pixels(paths) -> torch.Tensor:
+    processor = CLIPImageProcessor(size={"shortest_edge": SIDE}, crop_size={"height": SIDE, "width": SIDE},
+                                   image_mean=MEAN, image_std=STD)
+    return processor(images=[load_image(p) for p in paths], return_tensors="pt")["pixel_values"]
+
+
+def catalog(article_type: str, n: int) -> list[str]:
+    from fashion_rag.data.catalog import load_catalog
+    items = load_catalog(settings.CATALOG_DIR / "styles.csv", check_images=False).items
+    return list(items[items["articleType"] == article_type]["path"].head(n))
+
+
+def test_the_weights_come_from_the_installed_wheel():
+    path = weights_file(DEFAULT_BACKBONE)
+    assert path.is_file() and "site-packages" in str(path) and path.stat().st_size > 10 * 2**20
+    with pytest.raises(ModelLoadError, match="Unknown image backbone"):
+        weights_file("resnet-50")
+
+
+def test_imagenet_features_put_jeans_near_jeans_not_caps(backbone):
+    """A user's phone photo of trousers is nearer catalog jeans than catalog caps: the features
+    know garments before any training of ours."""
+    uploads = load_photos("validation", [settings.USER_PHOTOS_DIR])
+    trousers = list(uploads[uploads["label"] == "pants"]["path"].head(4))
+    with torch.inference_mode():
+        features = backbone(pixels(catalog("Jeans", 4) + catalog("Caps", 4) + trousers))
+    assert features.shape == (12, WIDTH)
+    unit = torch.nn.functional.normalize(features, dim=-1)
+    jeans, caps, photos = unit[:4], unit[4:8], unit[8:]
+    assert (photos @ jeans.T).mean() > (photos @ caps.T).mean() + 0.05
+    assert ((photos @ jeans.T).mean(1) > (photos @ caps.T).mean(1)).all()  # every photo, not just on average
+
+
+def test_the_onnx_export_gives_the_torch_features(backbone, tmp_path):
+    batch = pixels(catalog("Tshirts", 3) + catalog("Heels", 2))
+    with torch.inference_mode():
+        expected = backbone(batch)
+    fast = OnnxBackbone(export_onnx(backbone, tmp_path / "backbone.onnx", SIDE), threads=1)
+    assert not (tmp_path / "backbone.onnx.partial").exists()
+    got = fast(batch)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(fast(batch[:1]), expected[:1], atol=1e-4, rtol=1e-4)  # any batch size
+
+
+def test_the_encoder_uses_the_fast_path_and_matches_torch(tiny_encoder):
+    encoder = load_encoder(tiny_encoder)
+    assert type(encoder.tower).__name__ == "OnnxBackbone" and (tiny_encoder / "backbone.onnx").is_file()
+    batch = encoder.preprocess(catalog("Dresses", 3))
+    vectors, features = encoder.look(batch)
+    with torch.inference_mode():
+        torch_features = encoder.model.vision_model(batch).numpy()
+        torch_vectors = encoder.model.get_image_features(pixel_values=batch).pooler_output
+    torch_vectors = torch.nn.functional.normalize(torch_vectors, dim=-1).numpy()
+    assert np.abs(features - torch_features).max() < 1e-3
+    assert np.abs(vectors - torch_vectors).max() < 1e-4
