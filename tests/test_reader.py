@@ -117,6 +117,18 @@ def test_a_close_runner_up_is_offered_beside_the_top_value():
     assert reading.candidates("type") == ["sandals"]  # the shopper has picked
 
 
+def test_the_page_offers_both_values_and_says_not_sure():
+    from types import SimpleNamespace
+
+    from fashion_rag.ui.query import reading_line
+    reading = Reading({"type": [("sandals", 0.46), ("shoes", 0.40), ("heels", 0.14)],
+                       "gender": [("Women", 0.42), ("Men", 0.2), ("Unisex", 0.19), ("Boys", 0.19)],
+                       "colour": [("Black", 0.8), ("Brown", 0.2)], "pattern": [("solid", 0.9), ("printed", 0.1)]})
+    line = reading_line(SimpleNamespace(reading=reading, plan=None))
+    assert "sandals _46%_ or shoes _40%_?" in line and "Black _80%_" in line and "solid _90%_" in line
+    assert "gender not sure" in line and "Women" not in line  # a guess is not shown as a fact
+
+
 def test_a_torn_reading_keeps_both_types_until_the_shopper_picks(real_engine):
     from fashion_rag.retrieval.guard import Constraints
     from fashion_rag.retrieval.tweak import plan, prior
@@ -125,11 +137,11 @@ def test_a_torn_reading_keeps_both_types_until_the_shopper_picks(real_engine):
                        "pattern": [("solid", 0.9), ("printed", 0.1)]})
     the_plan = plan(reading, Constraints(), "for summer")
     assert "sandals or shoes" in the_plan.text and "kept from your photo: type sandals or shoes" in " ".join(the_plan.describe())
-    bonus = prior(the_plan, real_engine._codes, real_engine.reader.classes)
+    bonus = prior(the_plan, real_engine.searcher._codes, real_engine.reader.classes)
     classes = real_engine.reader.classes["type"]
-    by_type = {c: bonus[real_engine._codes["type"] == classes.index(c)] for c in ("sandals", "shoes", "heels")}
+    by_type = {c: bonus[real_engine.searcher._codes["type"] == classes.index(c)] for c in ("sandals", "shoes", "heels")}
     women = real_engine.items["gender"].to_numpy() == "Women"
-    same = {c: bonus[(real_engine._codes["type"] == classes.index(c)) & women].max() for c in ("sandals", "shoes")}
+    same = {c: bonus[(real_engine.searcher._codes["type"] == classes.index(c)) & women].max() for c in ("sandals", "shoes")}
     assert same["sandals"] == pytest.approx(same["shoes"])  # both kept alike
     assert by_type["heels"].max() < min(same.values())
 

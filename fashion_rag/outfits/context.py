@@ -14,7 +14,8 @@ def photo_pieces(reading: Reading | None, article_types: list[str], notes: list[
     if reading is None:
         notes.append("Photos cannot be read here (no photo reader); the outfit follows your words.")
         return []
-    group, colour = reading.top("type")[0], reading.top("colour")[0]
+    group, (colour, colour_confidence) = reading.top("type")[0], reading.top("colour")
+    colours = [colour] if colour_confidence >= DESCRIBE_AT else []  # an unsure colour is no colour
     gender, confidence = reading.top("gender")
     if group not in GROUP_ROLE:
         notes.append(f"Your photo seems to show {group}, which is not part of an outfit here; "
@@ -22,8 +23,8 @@ def photo_pieces(reading: Reading | None, article_types: list[str], notes: list[
         return []
     # Torn between two groups of one role ("sandals or shoes?"): the piece may be either.
     groups = [g for g in reading.candidates("type") if GROUP_ROLE.get(g) == GROUP_ROLE[group]]
-    return [Piece(GROUP_ROLE[group], [t for g in groups for t in group_types(g, article_types)], [colour],
-                  words=f"{colour} {' or '.join(groups)}".lower(), source="photo",
+    return [Piece(GROUP_ROLE[group], [t for g in groups for t in group_types(g, article_types)], colours,
+                  words=" ".join(colours + [" or ".join(groups)]).lower(), source="photo",
                   gender=gender if confidence >= DESCRIBE_AT and gender in ("Men", "Women") else "")]
 
 

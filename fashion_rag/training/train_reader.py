@@ -5,8 +5,8 @@ group, each photo counting as right for any group its label maps to (a "longslee
 sweater, a top or a t-shirt). For each attribute, three inputs are compared on dev data (catalog
 items with id % 10 == 5, the user photos' `dev` part, and the hand-labelled dev photos' colours):
 the tower's features, the garment-region pixel histogram, or both. The best is kept; then each
-head's temperature is fitted on the same dev data (catalog and uploads weighing alike), so its
-confidences can be taken at their word. Held-out catalog items and validation photos are never used.
+head's temperature is fitted on the same dev data, once for catalog shots and once for uploads
+(`reader.scene`), so its confidences can be taken at their word in both. Held-out catalog items and validation photos are never used.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from fashion_rag.encoding.encoder import Encoder, load_encoder
 from fashion_rag.encoding.reader import (
     ATTRIBUTES,
     FEATURES,
+    SCENES,
     PhotoReader,
     pattern_of,
     pixel_features,
@@ -107,23 +108,22 @@ def accuracy(probs: np.ndarray, classes: list[str], allowed: list[list[str]]) ->
     return float(np.mean(hits)) if hits else float("nan")
 
 
-def temperature(logits: list[torch.Tensor], masks: list[torch.Tensor]) -> float:
-    """The softmax temperature with the least partial-label NLL, each group of examples (catalog
-    shots, uploads) weighing alike: a head sure of itself on catalog shots is made humbler if it
-    is wrong on uploads."""
-    groups = [(z[m.any(1)], m[m.any(1)]) for z, m in zip(logits, masks) if m.any()]
+def temperature(logits: torch.Tensor, mask: torch.Tensor) -> float:
+    """The softmax temperature with the least partial-label NLL on dev examples (temperature
+    scaling: it changes confidences, never which value comes first)."""
+    logits, mask = logits[mask.any(1)], mask[mask.any(1)]
 
     def nll(t: float) -> float:
-        return float(np.mean([(torch.logsumexp(z / t, 1) - torch.logsumexp((z / t).masked_fill(~m, float("-inf")), 1))
-                              .mean() for z, m in groups]))
-    return float(min(np.exp(np.linspace(np.log(0.25), np.log(8.0), 61)), key=nll))
+        return float((torch.logsumexp(logits / t, 1)
+                      - torch.logsumexp((logits / t).masked_fill(~mask, float("-inf")), 1)).mean())
+    return float(min(np.exp(np.linspace(np.log(0.25), np.log(25.0), 81)), key=nll))
 
 
 def main(argv=None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--index", type=Path, default=settings.INDEX_DIR)
     p.add_argument("--out", type=Path, default=settings.READER_DIR)
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=10)  # more overfits: uploads dev type and gender drop
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-user-photos", action="store_true")
     args = p.parse_args(argv)
@@ -149,15 +149,16 @@ def main(argv=None) -> Path:
     photo_data = {s: photo_table(encoder, list(t["path"])) for s, t in photos.items() if len(t)}
     hand = hand_labelled("dev") if HAND_LABELS.is_file() and not args.no_user_photos else pd.DataFrame()
 
-    # Per attribute, the dev groups that choose the inputs and the temperature: (tower, pixels, allowed values).
-    dev = {a: [(item_tower[dev_items], item_pix[dev_items], [v for v, d in zip(labels[a], dev_items) if d])]
+    # Per attribute, the dev groups that choose the inputs and calibrate each scene:
+    # (scene, tower, pixels, allowed values); catalog shots first, then uploads.
+    dev = {a: [("studio", item_tower[dev_items], item_pix[dev_items], [v for v, d in zip(labels[a], dev_items) if d])]
            for a in ATTRIBUTES}
     if "dev" in photo_data:
-        dev["type"].append((*photo_data["dev"], list(photos["dev"]["groups"])))
+        dev["type"].append(("photo", *photo_data["dev"], list(photos["dev"]["groups"])))
     if len(hand):
         hand_data = photo_table(encoder, list(hand["path"]))
         for attribute in ("colour", "gender", "pattern"):
-            dev[attribute].append((*hand_data, list(hand[f"{attribute}s"])))
+            dev[attribute].append(("photo", *hand_data, list(hand[f"{attribute}s"])))
 
     keep = ~dev_items
     tower, pix = [item_tower[keep]], [item_pix[keep]]
@@ -176,7 +177,7 @@ def main(argv=None) -> Path:
             trial = fit(PhotoReader(encoder.feature_dim, classes, {a: features for a in ATTRIBUTES}), tower, pix,
                         {a: m if a == attribute else torch.zeros_like(m) for a, m in masks.items()},
                         args.epochs, args.seed)
-            found = [accuracy(trial.probabilities(t, p)[attribute], classes[attribute], v) for t, p, v in dev[attribute]]
+            found = [accuracy(trial.probabilities(t, p)[attribute], classes[attribute], v) for _, t, p, v in dev[attribute]]
             scores[features] = float(np.mean(found))
             report.append(f"{attribute:<8} {features:<7} catalog dev {found[0]:.3f}   uploads dev "
                           f"{f'{found[1]:.3f}' if len(found) > 1 else '  -  '}")
@@ -186,9 +187,12 @@ def main(argv=None) -> Path:
 
     reader = fit(PhotoReader(encoder.feature_dim, classes, chosen), tower, pix, masks, args.epochs, args.seed)
     for attribute in ATTRIBUTES:
-        groups = [(reader.logits(t, p)[attribute], targets(classes[attribute], v)) for t, p, v in dev[attribute]]
-        reader.temperatures[attribute] = temperature(*zip(*groups))
-    print("temperatures (fitted on dev): " + ", ".join(f"{a} {t:.2f}" for a, t in reader.temperatures.items()))
+        for place in SCENES:  # a scene without dev data of its own takes the catalog's
+            group = next((g for g in dev[attribute] if g[0] == place), dev[attribute][0])
+            reader.temperatures[place][attribute] = temperature(reader.logits(*group[1:3])[attribute],
+                                                                targets(classes[attribute], group[3]))
+    print("temperatures (fitted on dev): " + "; ".join(
+        f"{place}: " + ", ".join(f"{a} {t:.2f}" for a, t in temps.items()) for place, temps in reader.temperatures.items()))
     reader.save(args.out, encoder.weights_hash,
                 {"dev_comparison": report, "minutes": round((time.time() - started) / 60, 1)})
     print(f"saved photo reader to {args.out}")

@@ -11,6 +11,7 @@ from fashion_rag import Engine, Results, settings
 from fashion_rag.data.images import load_image
 from fashion_rag.errors import FashionRagError
 from fashion_rag.reply.markdown import escape
+from fashion_rag.retrieval.tweak import DESCRIBE_AT
 from fashion_rag.ui.format import caption
 from fashion_rag.ui.session import Session, add_step, engine_call, small_photo
 
@@ -48,8 +49,15 @@ def reading_line(results: Results) -> str:
     parts = []
     for attribute, _ in READ:
         value, confidence = reading.top(attribute)
-        parts.append(f"{value} _(corrected)_" if attribute in reading.corrected
-                     else f"{value} _{confidence:.0%}_")
+        torn = reading.candidates(attribute)
+        if attribute in reading.corrected:
+            parts.append(f"{value} _(corrected)_")
+        elif len(torn) > 1:  # "sandals 46% or shoes 40%?": the search covers both until one is picked
+            parts.append(" or ".join(f"{v} _{reading.probability(attribute)[v]:.0%}_" for v in torn) + "?")
+        elif confidence < DESCRIBE_AT:  # a guess is not shown as a fact, and not kept by the search
+            parts.append(f"{attribute} not sure")
+        else:
+            parts.append(f"{value} _{confidence:.0%}_")
     line = "**In your photo:** " + " · ".join(parts)
     the_plan = getattr(results, "plan", None)
     if the_plan is not None and the_plan.changed:
