@@ -33,8 +33,8 @@ from fashion_rag.errors import (  # noqa: E402
 )
 from fashion_rag.retrieval.index import FILES, build_index, load_index  # noqa: E402
 
-CODE = ["app.py", "README.md", "fashion_rag", "assets"]
-LFS = ["*.safetensors", "*.pt", "*.faiss", "*.npy", "*.jpg", "*.png"]
+CODE = ["app.py", "README.md", "docs", "fashion_rag", "assets"]
+LFS = ["*.safetensors", "*.onnx", "*.pt", "*.faiss", "*.npy", "*.jpg", "*.png"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".building")
 
 

@@ -42,15 +42,17 @@ def _border(rgb: np.ndarray) -> np.ndarray:
                            rgb[:, :2].reshape(-1, 3), rgb[:, -2:].reshape(-1, 3)])
 
 
-def _thumbnail(image: Image.Image) -> np.ndarray:
+def thumbnail(image: Image.Image) -> np.ndarray:
+    """The (SIDE, SIDE, 3) float RGB thumbnail that colour and scene are read from."""
     return np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.BILINEAR), dtype=np.float32)
 
 
-def scene(image: Image.Image) -> str:
+def scene(rgb: np.ndarray) -> str:
     """"studio" for a product shot on a plain light background (99% of catalog shots), else
     "photo" (99.7% of the user photos; measured on 400 of each). The reader is sure of itself in
-    the studio and must be humbler on photos, so each scene has its own calibration."""
-    border = _border(_thumbnail(image))
+    the studio and must be humbler on photos, so each scene has its own calibration.
+    `rgb`: the photo's thumbnail (`thumbnail`)."""
+    border = _border(rgb)
     background = np.median(border, axis=0)
     plain = np.percentile(np.abs(border - background).max(1), 75) < 12
     return "studio" if background.min() > 220 and plain else "photo"
@@ -70,10 +72,9 @@ def garment_mask(rgb: np.ndarray) -> np.ndarray:
     return foreground * centre
 
 
-def pixel_features(image: Image.Image) -> np.ndarray:
-    """A (HUES * 4 + ACHROMATIC,) histogram of the garment region: hue x (saturation, value) for
-    coloured pixels, brightness bins for black / grey / white ones. Sums to 1."""
-    rgb = _thumbnail(image)
+def pixel_features(rgb: np.ndarray) -> np.ndarray:
+    """A (HUES * 4 + ACHROMATIC,) histogram of the garment region of a thumbnail: hue x
+    (saturation, value) for coloured pixels, brightness bins for black / grey / white ones. Sums to 1."""
     weights = garment_mask(rgb).ravel()
     hue, sat, val = _hsv(rgb.reshape(-1, 3) / 255.0)
     grey = (sat < 0.22) | (val < 0.18)
@@ -168,7 +169,8 @@ class PhotoReader:
     def logits(self, features: np.ndarray, pixels: np.ndarray) -> dict[str, torch.Tensor]:
         """(n, classes) raw scores per attribute for a batch of photos (before calibration)."""
         self.heads.eval()
-        tower, pix = torch.from_numpy(np.asarray(features, np.float32)), torch.from_numpy(np.asarray(pixels, np.float32))
+        tower = torch.from_numpy(np.asarray(features, np.float32))
+        pix = torch.from_numpy(np.asarray(pixels, np.float32))
         return {a: self.head(a)(select(self.features[a], tower, pix)) for a in ATTRIBUTES}
 
     def probabilities(self, features: np.ndarray, pixels: np.ndarray, scene: str = "photo") -> dict[str, np.ndarray]:
@@ -178,7 +180,8 @@ class PhotoReader:
 
     def read(self, features: np.ndarray, image: Image.Image) -> Reading:
         """`features`: the photo's image tower features (Encoder.look)."""
-        probs = self.probabilities(features[None], pixel_features(image)[None], scene(image))
+        rgb = thumbnail(image)
+        probs = self.probabilities(features[None], pixel_features(rgb)[None], scene(rgb))
         return Reading({a: sorted(((v, float(p)) for v, p in zip(self.classes[a], probs[a][0])),
                                   key=lambda pair: -pair[1]) for a in ATTRIBUTES})
 

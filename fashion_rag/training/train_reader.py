@@ -6,7 +6,8 @@ sweater, a top or a t-shirt). For each attribute, three inputs are compared on d
 items with id % 10 == 5, the user photos' `dev` part, and the hand-labelled dev photos' colours):
 the tower's features, the garment-region pixel histogram, or both. The best is kept; then each
 head's temperature is fitted on the same dev data, once for catalog shots and once for uploads
-(`reader.scene`), so its confidences can be taken at their word in both. Held-out catalog items and validation photos are never used.
+(`reader.scene`), so its confidences can be taken at their word in both. Held-out catalog items
+and validation photos are never used.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from fashion_rag.encoding.reader import (
     PhotoReader,
     pattern_of,
     pixel_features,
+    thumbnail,
     select,
 )
 from fashion_rag.encoding.cache import cached, image_features
@@ -45,7 +47,8 @@ HAND_LABELS_MORE = settings.ROOT / "tests" / "data" / "upload_gender_pattern.csv
 
 def pixel_table(paths: list[str]) -> np.ndarray:
     return cached("pixelstats", [paths], lambda: torch.from_numpy(np.stack(
-        [pixel_features(load_image(p)) for p in tqdm(paths, desc="colour statistics", unit="img")]))).numpy()
+        [pixel_features(thumbnail(load_image(p))) for p in tqdm(paths, desc="colour statistics", unit="img")]
+    ))).numpy()
 
 
 def photo_table(encoder: Encoder, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +180,8 @@ def main(argv=None) -> Path:
             trial = fit(PhotoReader(encoder.feature_dim, classes, {a: features for a in ATTRIBUTES}), tower, pix,
                         {a: m if a == attribute else torch.zeros_like(m) for a, m in masks.items()},
                         args.epochs, args.seed)
-            found = [accuracy(trial.probabilities(t, p)[attribute], classes[attribute], v) for _, t, p, v in dev[attribute]]
+            found = [accuracy(trial.probabilities(t, p)[attribute], classes[attribute], v)
+                     for _, t, p, v in dev[attribute]]
             scores[features] = float(np.mean(found))
             report.append(f"{attribute:<8} {features:<7} catalog dev {found[0]:.3f}   uploads dev "
                           f"{f'{found[1]:.3f}' if len(found) > 1 else '  -  '}")
@@ -192,7 +196,8 @@ def main(argv=None) -> Path:
             reader.temperatures[place][attribute] = temperature(reader.logits(*group[1:3])[attribute],
                                                                 targets(classes[attribute], group[3]))
     print("temperatures (fitted on dev): " + "; ".join(
-        f"{place}: " + ", ".join(f"{a} {t:.2f}" for a, t in temps.items()) for place, temps in reader.temperatures.items()))
+        f"{place}: " + ", ".join(f"{a} {t:.2f}" for a, t in temps.items())
+        for place, temps in reader.temperatures.items()))
     reader.save(args.out, encoder.weights_hash,
                 {"dev_comparison": report, "minutes": round((time.time() - started) / 60, 1)})
     print(f"saved photo reader to {args.out}")
