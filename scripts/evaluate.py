@@ -92,6 +92,11 @@ def held_out_engine(model: str, work: Path) -> Engine:
     return load_engine(folder, model=model, check_catalog=False)
 
 
+def photo_split(split: str) -> str:
+    """The user photos' part that goes with a catalog split: validation for test, dev for dev."""
+    return "validation" if split == "test" else "dev"
+
+
 def half(items: pd.DataFrame, split: str) -> pd.DataFrame:
     """The dev (id % 20 == 0) or test (id % 20 == 10) half of the held-out items."""
     return items[(items["id"] % 20 == 0) == (split == "dev")]
@@ -266,7 +271,7 @@ def photo_blocks(engine: Engine, photos: pd.DataFrame, seed: int, table: Table, 
 
 
 def reader_accuracy(engine: Engine, catalog_pool: pd.DataFrame, photos: dict[str, pd.DataFrame],
-                    hand: pd.DataFrame) -> list[dict]:
+                    hand: pd.DataFrame, split: str) -> list[dict]:
     """Top-1 accuracy of the photo reading, its mean confidence and expected calibration error."""
     out = []
 
@@ -282,13 +287,13 @@ def reader_accuracy(engine: Engine, catalog_pool: pd.DataFrame, photos: dict[str
              "colour": catalog_pool["baseColour"], "pattern": catalog_pool["productDisplayName"].map(pattern_of)}
     readings = [engine.describe(p) for p in catalog_pool["path"]]
     for attribute, values in truth.items():
-        score(attribute, "catalog shots (held-out test half)", readings, [[v] for v in values])
+        score(attribute, f"catalog shots (held-out {split} half)", readings, [[v] for v in values])
     for name, table in photos.items():
         score("type", name, [engine.describe(p) for p in table["path"]], list(table["groups"]))
     if len(hand):
         readings = [engine.describe(p) for p in hand["path"]]
         for attribute in ("colour", "gender", "pattern"):
-            score(attribute, "uploads, hand-labelled (validation)", readings, list(hand[f"{attribute}s"]))
+            score(attribute, f"uploads, hand-labelled ({photo_split(split)})", readings, list(hand[f"{attribute}s"]))
     return out
 
 
@@ -372,10 +377,9 @@ def main() -> None:
     print_table(photos.result())
     accuracy = []
     if held.reader is not None:
-        hand = hand_labelled("validation" if args.split == "test" else "dev")
-        accuracy = reader_accuracy(held, half(held.items, args.split),
-                                   {f"{f} ({'validation' if args.split == 'test' else 'dev'})": real[real["folder"] == f]
-                                    for f in real["folder"].unique()}, hand)
+        folders = {f"{f} ({photo_split(args.split)})": real[real["folder"] == f] for f in real["folder"].unique()}
+        accuracy = reader_accuracy(held, half(held.items, args.split), folders,
+                                   hand_labelled(photo_split(args.split)), args.split)
         print("\nPhoto reading: top-1 accuracy, mean confidence, expected calibration error (ECE)")
         print(f"{'attribute':<9} {'photos':<40} {'accuracy':>8} {'confidence':>10} {'ECE':>6} {'n':>5}")
         for r in accuracy:

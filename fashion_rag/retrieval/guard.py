@@ -59,8 +59,10 @@ BREAKS = {",", ";", ".", "!", "?", "but", "and", "with", "in", "for", "to", "tha
 JOINER = re.compile(r"\s*,?\s*(?:and|or|nor|&|/)\s*", re.IGNORECASE)
 # Singulars of catalog types that are ordinary adjectives ("a short dress", "in brief").
 NOT_SINGULARS = {"short", "brief"}
-# "print" is a pattern in "a floral print" but a verb in "print your instructions".
-VERB_USE = {"print": re.compile(r"\s+(?:your|the|my|this|that|these|those|all|out|it|me|everything|any|an?)\b", re.I)}
+# "print" is a pattern in "a floral print" but a verb in "print your instructions"; "work" is the
+# office in "shoes for work" but a verb in "would this work for a wedding?".
+VERB_USE = {"print": re.compile(r"\s+(?:your|the|my|this|that|these|those|all|out|it|me|everything|any|an?)\b", re.I),
+            "work": re.compile(r"\s+(?:for|with|well|out|together)\b", re.I)}
 MAX_CHARS = 1000
 
 
