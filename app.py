@@ -35,13 +35,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def access(share: bool):
-    """(Gradio auth or None, warning for a public app without a password or ""), from the environment."""
+    """(the login's throttle or None, warning for a public app without a password or ""), from the
+    environment."""
     from fashion_rag import llm
     from fashion_rag.serving import LoginThrottle
 
     password = os.environ.get("FASHION_RAG_PASSWORD", "")
     if password:
-        return LoginThrottle(os.environ.get("FASHION_RAG_USER") or "shopper", password).check, ""
+        return LoginThrottle(os.environ.get("FASHION_RAG_USER") or "shopper", password), ""
     if share or os.environ.get("SPACE_ID"):
         return None, ("This app is public and has no password: anyone with the link can use it"
                       + (" and its AI stylist" if llm.configured() else "")
@@ -79,18 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     from fashion_rag import ui
     from fashion_rag import llm
 
-    auth, notice = access(args.share)
+    login, notice = access(args.share)
     if notice:
         print(f"WARNING: {notice}", file=sys.stderr, flush=True)
     demo = ui.build_demo(engine, notice)
     try:
-        ui.launch(demo, server_name=args.host, server_port=args.port, share=args.share, auth=auth,
+        ui.launch(demo, login, server_name=args.host, server_port=args.port, share=args.share,
                   prevent_thread_lock=True)
     except OSError as exc:  # typically: the port is taken
         print(f"\nCannot start the web server: {exc} Try another --port.", file=sys.stderr)
         return 1
     print(f"Ready in {time.perf_counter() - started:.1f} s: http://{args.host}:{args.port}"
-          f"{' (login required)' if auth else ''}; stylist: "
+          f"{' (login required)' if login else ''}; stylist: "
           f"{'AI model' if llm.configured() else 'automatic summary (no OPENAI_API_KEY)'}",
           flush=True)
     demo.block_thread()  # until Ctrl+C

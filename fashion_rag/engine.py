@@ -60,6 +60,8 @@ class Engine:
         self.items = index.items
         self.attribute_values, self.guard = self.searcher.attribute_values, self.searcher.guard
         self.modes = self.searcher.modes
+        # For whoever runs the engine (logged once where they arise), not for each result: a
+        # shopper can do nothing about a stale index or a damaged profile store.
         self.warnings = warnings or []
 
     def warm_up(self) -> None:
@@ -104,7 +106,7 @@ class Engine:
             crowd = crowd_scores(person.id, self.profiles.histories()) if person.feedback else {}
             hits = personalise(hits, query.k, person, vectors, crowd, time.time())
             self.profiles.add_shown(person.id, [h.item_id for h in hits])
-        return Results(hits, query.mode, query.applied(), query.notes + self.warnings, query.reading, query.plan)
+        return Results(hits, query.mode, query.applied(), query.notes, query.reading, query.plan)
 
     def complete(self, image: ImageLike | None = None, text: str | None = "", k: int = 3,
                  filters: dict[str, list[str]] | None = None, corrections: dict[str, str] | None = None,
@@ -128,7 +130,7 @@ class Engine:
         request = plan_outfit(text, self.outfits.vocab, has, planner)
         restrict(request, filters, self.attribute_values)
         outfit = self.outfits.complete(request, k)
-        outfit.notes = notes + outfit.notes + self.warnings
+        outfit.notes = notes + outfit.notes
         return outfit
 
     @cached_property
@@ -140,7 +142,8 @@ class Engine:
 
     @cached_property
     def profiles(self) -> ProfileStore:
-        """The shoppers' feedback store (opened on first use; a corrupt file is set aside)."""
+        """The shoppers' feedback store (opened on first use; a corrupt file is set aside, and the
+        store logs that once)."""
         store = ProfileStore(self.profiles_path)
         if store.warning:
             self.warnings.append(store.warning)

@@ -18,6 +18,15 @@ class IndexMissingError(FashionRagError):
     """There is no index where one was expected."""
 
 
+class IndexDamagedError(IndexMissingError):
+    """The index folder is there but cannot be read (a truncated or hand-edited file): rebuild it."""
+
+    def __init__(self, folder, reason: str):
+        self.reason = reason
+        super().__init__(f"The index in {folder} is damaged ({reason}); rebuild it with `python scripts/build_index.py "
+                         f"--out {folder}` (or run `python app.py`, which rebuilds it).")
+
+
 class StaleIndexError(FashionRagError):
     """The index was built from another catalog or model than the one in use."""
 

@@ -9,6 +9,7 @@ from opening or closing a tag.
 from __future__ import annotations
 
 import os
+import unicodedata
 
 import openai
 
@@ -53,9 +54,16 @@ def reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
+# Angle brackets that NFKC leaves alone but a model may read as one (‹ › 〈 〉 ⟨ ⟩ 《 》 ❮ ❯ ˂ ˃).
+LOOKALIKES = str.maketrans({c: "&lt;" for c in "\u2039\u3008\u27e8\u300a\u276e\u02c2"} |
+                           {c: "&gt;" for c in "\u203a\u3009\u27e9\u300b\u276f\u02c3"})
+
+
 def neutralise(text: str) -> str:
-    """Escape angle brackets so data can never open or close a delimiter tag of a prompt."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    """Escape angle brackets so data can never open or close a delimiter tag of a prompt: after
+    NFKC, which turns fullwidth and small forms (＜ ﹤) into the plain ones, and lookalikes too."""
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("<", "&lt;").replace(">", "&gt;").translate(LOOKALIKES)
 
 
 def redact(text: str) -> str:

@@ -12,7 +12,7 @@ from fashion_rag.data.catalog import fingerprint, load_catalog
 from fashion_rag.encoding.encoder import load_encoder
 from fashion_rag.encoding.fusion import GatedComposer
 from fashion_rag.encoding.reader import PhotoReader
-from fashion_rag.errors import IndexMissingError, StaleIndexError
+from fashion_rag.errors import IndexDamagedError, IndexMissingError, StaleIndexError
 from fashion_rag.retrieval.index import build_index, load_index
 
 
@@ -35,6 +35,9 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
         table = load_catalog(catalog_csv, check_images=False).items  # as build_index fingerprints it
         current = (index.manifest["model_hash"] == encoder.weights_hash and
                    index.manifest["catalog_fingerprint"] == fingerprint(table))
+    except IndexDamagedError as exc:  # rebuilt below, but not in silence
+        print(f"The index in {index_dir} is damaged ({exc.reason}): building it again.")
+        current = False
     except (IndexMissingError, StaleIndexError):  # e.g. built into another store: moved, not re-encoded
         current = False
     if not current:

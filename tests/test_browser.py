@@ -125,11 +125,17 @@ def test_like_a_product_and_start_the_quiz(app_url, browser):
     browser.refresh()  # a returning shopper is recognised by the id kept in the browser
     wait.until(lambda d: "1 like," in d.find_element(By.ID, "taste-summary").text)
 
+    def quiz_on_show(d) -> bool:
+        return any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, "#quiz-next, #quiz-skip, #quiz"))
+
+    assert not quiz_on_show(browser)  # no empty quiz picture or Next / Skip before the quiz starts
     browser.find_element(By.ID, "quiz-start").click()
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#quiz img")) == 8)
-    assert "Round 1 of 3" in browser.find_element(By.ID, "taste").text
+    assert "Round 1 of 3" in browser.find_element(By.ID, "taste").text and quiz_on_show(browser)
     assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body.error")
     browser.save_screenshot(str(TASTE_SHOT))
+    browser.find_element(By.ID, "quiz-skip").click()
+    wait.until(lambda d: not quiz_on_show(d) and "Quiz skipped" in d.find_element(By.ID, "taste").text)
 
 
 def test_a_model_reply_cannot_make_the_browser_fetch_anything(app_url, browser, monkeypatch):

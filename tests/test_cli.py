@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,15 @@ def test_a_missing_photo_is_a_one_line_error_and_exit_code_2(small_index, tmp_pa
     assert done.returncode == 2
     assert done.stderr.startswith("error: Image file not found") and str(tmp_path / "gone.jpg") in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_a_damaged_index_is_a_one_line_error_and_exit_code_2(small_index, tmp_path, capsys):
+    folder = Path(shutil.copytree(small_index, tmp_path / "index"))
+    for damage in (b"\x89\xff\x00 random bytes", b"not json {", b"[]"):
+        (folder / "manifest.json").write_bytes(damage)
+        assert cli(["search", "--index", str(folder), "--text", "red"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: The index in {folder} is damaged (manifest.json") and "rebuild it" in err
 
 
 def test_build_index_script_prints_the_manifest(small_catalog, tiny_encoder, tmp_path):

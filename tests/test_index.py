@@ -92,7 +92,7 @@ def test_update_encodes_only_new_rows_and_notices_catalog_edits(small_index, sma
     stale = load_engine(folder)
     assert len(stale.warnings) == 1 and "--update" in stale.warnings[0]
     results = stale.search(text="something comfortable to wear", k=5)
-    assert len(results) == 5 and stale.warnings[0] in results.notes
+    assert len(results) == 5 and stale.warnings[0] not in results.notes  # for the operator, not shoppers
 
     # Five new real rows: only those are encoded; they are searchable right after.
     pd.concat([table, small_catalog.spare]).to_csv(csv, index=False)
@@ -111,11 +111,21 @@ def test_a_missing_index_says_how_to_build_it(tmp_path):
         load_index(tmp_path / "nothing-here")
 
 
-@pytest.mark.parametrize("damage", ["truncated faiss", "garbage faiss", "missing vectors", "short items"])
+MANIFEST_DAMAGE = {"random bytes manifest": bytes(range(256)) * 4, "not json manifest": b"not json {",
+                   "list manifest": b"[]", "empty manifest": b"", "manifest without a field": b'{"format": 1, "items": 3}'}
+
+
+@pytest.mark.parametrize("damage", ["truncated faiss", "garbage faiss", "missing vectors", "short items",
+                                    "truncated vectors", *MANIFEST_DAMAGE])
 def test_a_damaged_index_is_reported_as_such(small_index, tmp_path, damage):
     folder = copy_index(small_index, tmp_path / "index")
     faiss_file = folder / "items.faiss"
-    if damage == "truncated faiss":
+    if damage in MANIFEST_DAMAGE:
+        (folder / "manifest.json").write_bytes(MANIFEST_DAMAGE[damage])
+    elif damage == "truncated vectors":
+        vectors = folder / "vectors.npy"
+        vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 2])
+    elif damage == "truncated faiss":
         faiss_file.write_bytes(faiss_file.read_bytes()[: faiss_file.stat().st_size // 2])
     elif damage == "garbage faiss":
         faiss_file.write_bytes(b"not a faiss index at all" * 100)
@@ -150,3 +160,17 @@ def test_a_catalog_with_no_usable_item_is_a_clear_error(small_catalog, engine, t
     with pytest.raises(FashionRagError, match="No catalog item could be indexed"):
         build_index(tmp_path / "styles.csv", engine.encoder, tmp_path / "index", progress=False)
     assert not (tmp_path / "index" / "manifest.json").exists()
+
+
+def test_prepare_rebuilds_a_damaged_index_and_says_so(small_index, small_catalog, tiny_encoder, small_composer,
+                                                      small_reader, tmp_path, monkeypatch, capsys):
+    from fashion_rag import settings
+    from fashion_rag.prepare import prepare
+    monkeypatch.setattr(settings, "COMPOSER_DIR", small_composer)  # trained for the tiny encoder: kept
+    monkeypatch.setattr(settings, "READER_DIR", small_reader)
+    folder = copy_index(small_index, tmp_path / "index")
+    (folder / "manifest.json").write_bytes(bytes(range(256)))
+    assert prepare(folder, small_catalog.csv.parent, str(tiny_encoder)) == {"index": "built"}
+    assert f"The index in {folder} is damaged (manifest.json is not readable JSON): building it again." in \
+        capsys.readouterr().out
+    assert load_index(folder).manifest["items"] == len(small_catalog.items)

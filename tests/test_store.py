@@ -207,6 +207,17 @@ def test_switching_stores_is_an_update_without_re_encoding(small_index, engine, 
     assert load_index(folder).store.count() == manifest["items"]
 
 
+def test_milvus_server_is_found_beside_the_interpreter_without_an_activated_virtualenv(monkeypatch):
+    import sys
+
+    from fashion_rag.retrieval.milvus_local import server_executable
+    beside = Path(sys.executable).parent / "milvus-server"
+    if not beside.is_file():
+        pytest.skip(f"no milvus-server beside {sys.executable} (pip install milvus)")
+    monkeypatch.setenv("PATH", "/nowhere")  # as when the virtualenv's bin is not on PATH
+    assert server_executable() == str(beside)
+
+
 def test_an_unreachable_milvus_is_a_clear_error(small_index, tmp_path, use_store):
     from fashion_rag.retrieval.milvus_local import free_port
     uri = f"milvus://127.0.0.1:{free_port()}/nothing"

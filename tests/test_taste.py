@@ -202,8 +202,9 @@ def test_a_corrupt_store_is_set_aside_with_a_clear_message(tmp_path, engine):
     assert len(store.events(SHOPPER)) == 1
     broken = Engine(engine.index, engine.encoder, profiles_path=tmp_path / "second.sqlite3")
     (tmp_path / "second.sqlite3").write_bytes(b"garbage" * 50)
-    broken.search(text="red", k=3, profile=SHOPPER)  # no crash: a warning on the engine
+    results = broken.search(text="red", k=3, profile=SHOPPER)  # no crash: a warning on the engine
     assert any("could not be read" in w for w in broken.warnings)
+    assert not any("could not be read" in note for note in results.notes)  # shoppers see nothing of it
 
 
 @pytest.mark.parametrize("call, message", [

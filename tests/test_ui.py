@@ -263,10 +263,10 @@ def test_public_app_without_password_is_flagged_and_login_is_checked(monkeypatch
     monkeypatch.setenv("SPACE_ID", "someone/fashion-rag")
     assert "anyone with the link" in app.access(share=False)[1]
     monkeypatch.setenv("FASHION_RAG_PASSWORD", "s3cret")
-    auth, notice = app.access(share=True)
-    assert notice == "" and inspect.iscoroutinefunction(auth)  # Gradio awaits only coroutine functions
-    assert asyncio.run(auth("shopper", "s3cret")) is True
-    assert asyncio.run(auth("shopper", "wrong")) is False
+    login, notice = app.access(share=True)
+    assert notice == "" and inspect.iscoroutinefunction(login.check)  # Gradio awaits only coroutine functions
+    assert asyncio.run(login.check("shopper", "s3cret")) is True
+    assert asyncio.run(login.check("shopper", "wrong")) is False
 
 
 # ---------------------------------------------------------------- outfits

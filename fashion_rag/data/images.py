@@ -15,6 +15,10 @@ from fashion_rag.errors import InputError
 
 MAX_PIXELS = 50_000_000  # beyond this we refuse rather than decode (decompression-bomb guard)
 MAX_SIDE = 1024  # larger images are shrunk on load: the encoder sees 64-224 px anyway
+# Photo formats Pillow may open: others (EPS runs Ghostscript, PSD, ICO, ...) are not photos of outfits.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG covers MPO (phone 3D shots) too
+
+TOO_LARGE = f"That image is too large; please upload one under {MAX_PIXELS // 1_000_000} megapixels."
 
 ImageLike = str | Path | bytes | np.ndarray | Image.Image
 
@@ -27,7 +31,7 @@ def _open(src: ImageLike) -> Image.Image:
         return Image.fromarray(array)
     if isinstance(src, (str, Path)) and not Path(src).is_file():
         raise InputError(f"Image file not found: {src}")
-    return Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+    return Image.open(io.BytesIO(src) if isinstance(src, bytes) else src, formats=FORMATS)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -44,15 +48,34 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def sniff(path: str | Path) -> str:
+    """The photo format of a file, read from its first bytes (never its name), or InputError."""
+    try:
+        with Image.open(path, formats=FORMATS) as image:
+            _check_size(image)
+            return str(image.format)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(TOO_LARGE) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputError("That file is not a photo: only JPEG, PNG, WebP, GIF, BMP or TIFF images can be "
+                         "uploaded.") from exc
+
+
+def _check_size(image: Image.Image) -> None:
+    if image.width == 0 or image.height == 0:
+        raise InputError("That image is empty (0 pixels wide or high); please upload a photo.")
+    if image.width * image.height > MAX_PIXELS:
+        raise InputError(f"That image is too large ({image.width}x{image.height} px); "
+                         f"please upload one under {MAX_PIXELS // 1_000_000} megapixels.")
+
+
 def load_image(src: ImageLike) -> Image.Image:
     """Any supported input -> an upright RGB image of at most MAX_SIDE px, or InputError."""
     try:
         image = _open(src)
-        if image.width == 0 or image.height == 0:
-            raise InputError("That image is empty (0 pixels wide or high); please upload a photo.")
-        if image.width * image.height > MAX_PIXELS:
-            raise InputError(f"That image is too large ({image.width}x{image.height} px); "
-                             f"please upload one under {MAX_PIXELS // 1_000_000} megapixels.")
+        _check_size(image)
         image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # cheap JPEG downscale, before anything decodes
         if getattr(image, "is_animated", False):
             image.seek(0)  # animated GIF/WebP: the first frame stands for the outfit
@@ -63,8 +86,7 @@ def load_image(src: ImageLike) -> Image.Image:
     except InputError:
         raise
     except Image.DecompressionBombError as exc:  # PIL itself refuses the very largest on opening
-        raise InputError("That image is too large; please upload one under "
-                         f"{MAX_PIXELS // 1_000_000} megapixels.") from exc
+        raise InputError(TOO_LARGE) from exc
     except (UnidentifiedImageError, OSError, ValueError, TypeError, SyntaxError) as exc:
         raise InputError("That file could not be read as an image (it may be broken or in an "
                          f"unsupported format): {type(exc).__name__}.") from exc

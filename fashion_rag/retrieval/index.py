@@ -28,6 +28,7 @@ from fashion_rag.data.images import load_image
 from fashion_rag.encoding.encoder import Encoder
 from fashion_rag.errors import (
     FashionRagError,
+    IndexDamagedError,
     IndexMissingError,
     InputError,
     StaleIndexError,
@@ -38,6 +39,9 @@ from fashion_rag.retrieval.vector_store import INDEX_TYPES, VectorStore
 FORMAT = 1
 STORE_META = ("model_hash", "catalog_fingerprint", "items")  # what a store records of its build
 FILES = {"index": "items.faiss", "items": "items.csv", "vectors": "vectors.npy", "manifest": "manifest.json"}
+# What every manifest records, and of what type (load_index checks, so a damaged one says so).
+RECORDED = {"format": int, "model": str, "model_hash": str, "dim": int, "items": int, "catalog": str,
+            "catalog_fingerprint": str, "index_type": str}
 
 
 @dataclass
@@ -198,14 +202,7 @@ def load_index(folder: str | Path, check_store: bool = True) -> Index:
     """The index folder and its vector store. `check_store`: the store must hold what the manifest
     says (a Milvus collection changed by another build is stale) and be the configured one."""
     folder = Path(folder)
-    manifest_path = folder / FILES["manifest"]
-    if not manifest_path.is_file():
-        raise IndexMissingError(f"No index in {folder}. Build it with `python scripts/build_index.py "
-                                f"--out {folder}` (or run `python app.py`, which builds it if missing).")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise IndexMissingError(f"The index in {folder} has an old format; rebuild it with "
-                                "`python scripts/build_index.py`.")
+    manifest = _manifest(folder)
     uri = manifest.get("store", "faiss")
     if check_store and uri != settings.STORE:
         raise StaleIndexError(f"The index in {folder} is in the {uri} store, but FASHION_RAG_STORE is "
@@ -217,8 +214,7 @@ def load_index(folder: str | Path, check_store: bool = True) -> Index:
         items["id"] = items["id"].astype(int)
         store = FaissStore.load(folder / FILES["index"], manifest["index_type"], items) if uri == "faiss" else None
     except Exception as exc:  # a truncated or hand-edited file: say which folder to rebuild
-        raise IndexMissingError(f"The index in {folder} is damaged ({type(exc).__name__}); rebuild it "
-                                "with `python scripts/build_index.py`.") from exc
+        raise IndexDamagedError(folder, f"{type(exc).__name__} reading its files") from exc
     if store is None:
         # pymilvus only when asked for
         from fashion_rag.retrieval.milvus_store import MilvusStore
@@ -232,6 +228,27 @@ def load_index(folder: str | Path, check_store: bool = True) -> Index:
         raise IndexMissingError(f"The index in {folder} is inconsistent (vectors, items and manifest "
                                 "disagree); rebuild it with `python scripts/build_index.py`.")
     return Index(store, _relocated(items, manifest), vectors, manifest)
+
+
+def _manifest(folder: Path) -> dict:
+    """The folder's manifest.json: IndexMissingError without one or of an old format,
+    IndexDamagedError if it is not the JSON object an index build writes."""
+    path = folder / FILES["manifest"]
+    if not path.is_file():
+        raise IndexMissingError(f"No index in {folder}. Build it with `python scripts/build_index.py "
+                                f"--out {folder}` (or run `python app.py`, which builds it if missing).")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):  # random bytes, or not JSON
+        raise IndexDamagedError(folder, "manifest.json is not readable JSON") from None
+    if isinstance(manifest, dict) and manifest.get("format", FORMAT) != FORMAT:
+        raise IndexMissingError(f"The index in {folder} has an old format; rebuild it with "
+                                "`python scripts/build_index.py`.")
+    wrong = [key for key, kind in RECORDED.items()
+             if not isinstance(manifest, dict) or not isinstance(manifest.get(key), kind)]
+    if wrong:
+        raise IndexDamagedError(folder, f"manifest.json lacks {', '.join(wrong)}")
+    return manifest
 
 
 def _relocated(items: pd.DataFrame, manifest: dict) -> pd.DataFrame:

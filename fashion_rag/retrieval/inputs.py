@@ -2,15 +2,27 @@
 a quiz round). An unusable value is an InputError that says what to pass instead."""
 from __future__ import annotations
 
+import re
+
 from fashion_rag.errors import InputError
 from fashion_rag.retrieval.guard import MAX_CHARS
+
+
+# Lone surrogates (no UTF-8 for them: every encoder, tokenizer and JSON writer fails on one) and
+# control characters other than tab and newline, which no shopper types.
+UNSHOWABLE = re.compile("[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain_text(text: str) -> str:
+    """`text` without the characters nothing downstream can encode or show (see UNSHOWABLE)."""
+    return UNSHOWABLE.sub("", text)
 
 
 def clean_text(text) -> tuple[str, list[str]]:
     """The shopper's text on one line and at most MAX_CHARS long, and a note if it was cut."""
     if text is not None and not isinstance(text, str):
         raise InputError("The text must be a string.")
-    text = " ".join((text or "").split())
+    text = " ".join(plain_text(text or "").split())
     if len(text) > MAX_CHARS:
         return text[:MAX_CHARS], [f"Your text was long; only its first {MAX_CHARS} characters were used."]
     return text, []

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ def milvus_server(data: str | Path | None = None, port: int | None = None, timeo
     """Run a Milvus standalone on 127.0.0.1 and yield its store address (milvus://127.0.0.1:PORT).
     `data`: its folder (a temporary one, removed afterwards, by default). StoreUnavailableError if
     it cannot start: the package is missing, or it did not answer within `timeout` seconds."""
-    executable = shutil.which("milvus-server")
+    executable = server_executable()
     if executable is None:
         raise StoreUnavailableError("No milvus-server here: `pip install milvus` (see requirements.txt).")
     port = port or free_port()
@@ -52,6 +53,12 @@ def milvus_server(data: str | Path | None = None, port: int | None = None, timeo
             shutil.rmtree(folder, ignore_errors=True)
         if started and not data:  # a failed start keeps its log
             Path(log.name).unlink(missing_ok=True)
+
+
+def server_executable() -> str | None:
+    """The `milvus-server` of this Python's environment (beside its interpreter, found even when
+    the virtualenv is not activated), else the first on PATH."""
+    return shutil.which("milvus-server", path=str(Path(sys.executable).parent)) or shutil.which("milvus-server")
 
 
 def _wait_until_ready(process: subprocess.Popen, port: int, timeout: float, log: str) -> None:

@@ -4,17 +4,18 @@ Read top to bottom: the query column, the results column (matches, outfit board,
 product), the stylist column (reply, steps, taste), then the events, panel by panel."""
 from __future__ import annotations
 
-import functools
+import json
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from fashion_rag import Engine, serving, settings
 from fashion_rag.retrieval.guard import MAX_CHARS
 from fashion_rag.ui import outfit, query, selection, stylist, taste
-from fashion_rag.ui.session import new_session
-from fashion_rag.ui.widgets import (CheckedCheckboxGroup, CheckedDropdown, CheckedNumber, CheckedRadio,
-                                    CheckedSlider, QueryImage)
+from fashion_rag.ui.session import bind, new_session
+from fashion_rag.ui.widgets import (CheckedCheckbox, CheckedCheckboxGroup, CheckedDropdown, CheckedNumber,
+                                    CheckedRadio, CheckedSlider, CheckedTextbox, QueryImage)
 
 INTRO = ("Upload an outfit photo and/or describe what you want (*\"in red\"*, *\"no stripes\"*, "
          "*\"same vibe but for summer\"*): you get matching catalog pieces and a short styling note.")
@@ -57,14 +58,14 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
             with gr.Column(scale=4, min_width=300):
                 image = QueryImage(label="Outfit photo (optional)", type="pil", height=240,
                                    sources=["upload", "webcam", "clipboard"])
-                text = gr.Textbox(label="What you want", lines=1, max_lines=3, max_length=MAX_CHARS,
+                text = CheckedTextbox(label="What you want", lines=1, max_lines=3, max_length=MAX_CHARS,
                                   placeholder="e.g. same vibe but in softer colours for fall")
                 with gr.Row():
                     search_btn = gr.Button("Search", variant="primary", min_width=100)
                     complete_btn = gr.Button("Complete the look", min_width=100, elem_id="complete")
                 rows, labels = query.example_rows()
                 examples = gr.Examples(rows, inputs=[image, text], example_labels=labels,
-                                       cache_examples=False, label="Try one")
+                                       cache_examples=False, label="Try one", api_visibility="private")
                 with gr.Accordion("Advanced", open=False):
                     mode = CheckedRadio(modes, value="auto", label="Mode",
                                         info="auto: photo, text or both, from what you give")
@@ -110,27 +111,28 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
                     undo_btn = gr.Button("Undo last step", size="sm")
                 with gr.Accordion("Your taste", open=True, elem_id="taste"):
                     taste_md = gr.Markdown(taste.TASTE_EMPTY, elem_id="taste-summary")
-                    personal = gr.Checkbox(True, label="Personalise my results", elem_id="personal")
+                    personal = CheckedCheckbox(True, label="Personalise my results", elem_id="personal")
                     with gr.Row():
                         quiz_btn = gr.Button("Take the style quiz", size="sm", elem_id="quiz-start")
                         forget_btn = gr.Button("Forget me", size="sm", variant="stop", elem_id="forget")
                     quiz_msg = gr.Markdown()
-                    quiz_gallery = gr.Gallery(show_label=False, columns=2, height=420, object_fit="contain",
-                                              allow_preview=False, interactive=False, elem_id="quiz")
-                    quiz_picks = CheckedCheckboxGroup([], label="Looks you like", visible=False, elem_id="quiz-picks")
-                    with gr.Row():
-                        quiz_next = gr.Button("Next", size="sm", elem_id="quiz-next")
-                        quiz_skip = gr.Button("Skip the quiz", size="sm", elem_id="quiz-skip")
+                    with gr.Column(visible=False, elem_id="quiz-box") as quiz_box:  # shown during the quiz
+                        quiz_gallery = gr.Gallery(show_label=False, columns=2, height=420, object_fit="contain",
+                                                  allow_preview=False, interactive=False, elem_id="quiz")
+                        quiz_picks = CheckedCheckboxGroup([], label="Looks you like", elem_id="quiz-picks")
+                        with gr.Row():
+                            quiz_next = gr.Button("Next", size="sm", elem_id="quiz-next")
+                            quiz_skip = gr.Button("Skip the quiz", size="sm", elem_id="quiz-skip")
 
         # Search and reading: every search path records a step, then the stylist replies to it.
         search_inputs = [image, text, mode, weight, k, *filters, *corrections, personal, session]
-        run_search = functools.partial(query.search, engine)
+        run_search = bind(query.search, engine)
         reading_json = gr.JSON(visible=False)
 
         def then_reply(event, keep_selection: bool = False, **api):
             """After a step: refresh the history (unless only a piece was swapped), then the reply."""
-            after = event.success(lambda: stylist.REPLY_PENDING, None, reply_md, show_progress="hidden",
-                                  api_visibility="private") if keep_selection else \
+            after = event.success(None, None, reply_md, js=f"() => {json.dumps(stylist.REPLY_PENDING)}",
+                                  show_progress="hidden") if keep_selection else \
                 event.success(selection.after_step, session, [history, chosen, details, reply_md],
                               show_progress="hidden", api_visibility="private")
             after.success(stylist.reply, session, reply_md, show_progress="minimal", **api)
@@ -150,9 +152,9 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
 
         # Outfits: from the photo and words, or around the selected product; pieces swap per slot.
         outfit_outputs = [outfit_json_box, status, *board.outputs, views, session]
-        then_reply(complete_btn.click(functools.partial(outfit.complete, engine), search_inputs, outfit_outputs,
+        then_reply(complete_btn.click(bind(outfit.complete, engine), search_inputs, outfit_outputs,
                                       api_name="complete", concurrency_id="search"), api_visibility="private")
-        then_reply(complete_item_btn.click(functools.partial(outfit.complete_item, engine), [text, k, session],
+        then_reply(complete_item_btn.click(bind(outfit.complete_item, engine), [text, k, session],
                                            outfit_outputs, api_name="complete_item", concurrency_id="search"),
                    api_visibility="private")
         slot_no = CheckedNumber(visible=False, precision=0, label="The slot")
@@ -161,16 +163,16 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
         then_reply(gr.Button(visible=False).click(outfit.swap, [slot_no, choice_no, session], swap_outputs,
                                                   api_name="swap"), True, api_visibility="private")
         for n in range(outfit.MAX_SLOTS):
-            then_reply(board.next_buttons[n].click(functools.partial(outfit.swap, n, 1), session, swap_outputs,
+            then_reply(board.next_buttons[n].click(bind(outfit.swap, n, 1), session, swap_outputs,
                                                    api_visibility="private", show_progress="hidden"),
                        True, api_visibility="private")
             then_reply(board.galleries[n].select(selection.pick, None, choice_no, show_progress="hidden",
                                                  api_visibility="private")
-                       .then(functools.partial(outfit.swap, n), [choice_no, session], swap_outputs,
+                       .then(bind(outfit.swap, n), [choice_no, session], swap_outputs,
                              api_visibility="private", show_progress="hidden"), True, api_visibility="private")
-        image.upload(lambda: [""] * len(corrections), None, corrections, api_visibility="private",
+        image.upload(None, None, corrections, js=f"() => {json.dumps([''] * len(corrections))}",
                      show_progress="hidden")
-        gr.Button(visible=False).click(functools.partial(query.describe, engine), image, reading_json,
+        gr.Button(visible=False).click(bind(query.describe, engine), image, reading_json,
                                        api_name="describe")
 
         # Selection: a click shows the product; "Use as new reference" makes it the query photo.
@@ -183,24 +185,21 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
         browser_profile = gr.BrowserState("", storage_key="fashion_rag_profile")
         demo.load(taste.load_profile, [browser_profile, session], [session, browser_profile],
                   api_visibility="private") \
-            .then(lambda s: taste.taste_markdown(engine.taste(s["profile"])), session, taste_md,
-                  api_visibility="private")
+            .then(bind(taste.panel, engine), session, taste_md, api_visibility="private")
         for button, liked in ((like_btn, True), (pass_btn, False)):
-            button.click(functools.partial(taste.rate_selected, engine, liked), session, [taste_md, session],
+            button.click(bind(taste.rate_selected, engine, liked), session, [taste_md, session],
                          api_visibility="private")
-            gr.Button(visible=False).click(functools.partial(taste.rate_position, engine, liked),
+            gr.Button(visible=False).click(bind(taste.rate_position, engine, liked),
                                            [picked, session], [taste_md, session],
                                            api_name="like" if liked else "pass")
-        gr.Button(visible=False).click(functools.partial(taste.profile_info, engine), session, gr.JSON(visible=False),
+        gr.Button(visible=False).click(bind(taste.profile_info, engine), session, gr.JSON(visible=False),
                                        api_name="profile")
-        forget_btn.click(functools.partial(taste.forget, engine), session, [taste_md, session, browser_profile],
+        forget_btn.click(bind(taste.forget, engine), session, [taste_md, session, browser_profile],
                          api_name="forget")
-        quiz_outputs = [quiz_gallery, quiz_picks, quiz_msg, taste_md, session]
-        run_quiz = functools.partial(taste.quiz, engine)
-        quiz_btn.click(taste.without_quiz, session, session, api_visibility="private") \
-            .then(run_quiz, [gr.State([]), session], quiz_outputs, api_visibility="private")
-        quiz_next.click(run_quiz, [quiz_picks, session], quiz_outputs, api_name="quiz")
-        quiz_skip.click(taste.skip_quiz, session, [quiz_gallery, quiz_picks, quiz_msg, session],
+        quiz_outputs = [quiz_box, quiz_gallery, quiz_picks, quiz_msg, taste_md, session]
+        quiz_btn.click(bind(taste.start_quiz, engine), session, quiz_outputs, api_visibility="private")
+        quiz_next.click(bind(taste.quiz, engine), [quiz_picks, session], quiz_outputs, api_name="quiz")
+        quiz_skip.click(taste.skip_quiz, session, [quiz_box, quiz_gallery, quiz_picks, quiz_msg, session],
                         api_visibility="private")
 
         # History: Undo restores the previous step everywhere it shows.
@@ -212,16 +211,31 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
     return demo
 
 
-def launch(demo: gr.Blocks, **kwargs) -> tuple:
-    """demo.launch with the page's theme and CSS (Gradio 6 takes them at launch) and the limits
-    of a public server: upload size, number of sessions, idle sessions dropped."""
+def launch(demo: gr.Blocks, login: serving.LoginThrottle | None = None, **kwargs) -> tuple:
+    """demo.launch with the page's theme and CSS (Gradio 6 takes them at launch) and the guards of
+    a public server (fashion_rag.serving): request and upload limits, the login throttled per
+    address (`login`), clear errors, no monitoring page unless asked for, idle sessions and unused
+    uploads dropped."""
     kwargs.setdefault("max_file_size", int(settings.MAX_UPLOAD_MB * 1024 * 1024))
     # Never the catalog table, even if a catalog keeps images beside it (blocked beats allowed).
     table = settings.CATALOG_DIR / "styles.csv"
     kwargs.setdefault("blocked_paths", sorted({str(table), str(table.resolve())}))
     kwargs.setdefault("state_session_capacity", settings.MAX_SESSIONS)
+    kwargs.setdefault("enable_monitoring", settings.MONITORING)
+    guards = [Middleware(serving.BodyLimit, max_bytes=int(settings.MAX_REQUEST_KB * 1024),
+                         upload_bytes=kwargs["max_file_size"] + 64 * 1024),
+              Middleware(serving.UploadGuard)]
+    if login is not None:
+        kwargs["auth"] = login.check
+        guards.append(Middleware(serving.LoginAddress))
+    app = kwargs.setdefault("app_kwargs", {})
+    app.setdefault("middleware", []).extend(guards)
+    app.setdefault("exception_handlers", {}).update(dict.fromkeys(serving.MALFORMED, serving.malformed_request))
+    serving.trust_proxies()
     serving.quiet_bad_requests()
+    serving.clear_errors(demo)
     serving.tune_heap()
     launched = demo.launch(theme=THEME, css=CSS, **kwargs)
     serving.expire_sessions_forever(demo)
+    serving.every(max(1.0, min(60.0, settings.UNUSED_UPLOAD_TTL / 4)), serving.UPLOADS.sweep, "Uploads deleted", demo)
     return launched

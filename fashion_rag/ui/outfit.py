@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
-from fashion_rag import Engine, Outfit
+from fashion_rag import Engine, Outfit, llm, serving
 from fashion_rag.reply.markdown import escape
 from fashion_rag.ui.format import FACTS, caption, details_markdown, field, item_name
 from fashion_rag.ui.query import Menu, filters_and_corrections
@@ -103,26 +103,37 @@ def _per_slot(k: float | None) -> int:
     return min(max(int(k if k is not None else SLOT_HITS), 1), SLOT_HITS)
 
 
+def _plan(engine: Engine, request: gr.Request, **query) -> Outfit:
+    """engine.complete, with the AI planner only within the client's budget for the paid model
+    (serving.model_call_held); past it the rules plan, and the outfit's notes say why."""
+    held = serving.model_call_held(request) if llm.configured() else ""
+    outfit = engine_call(lambda: engine.complete(planner="rules" if held else "auto", **query))
+    if held:
+        outfit.notes.append(f"{held} The rules planned this outfit.")
+    return outfit
+
+
 def complete(engine: Engine, image: Image.Image | None, text: str | None, mode: str | None, weight: float,
              k: int, gender: Menu, article_type: Menu, colour: Menu, season: Menu, usage: Menu, type_is: str,
-             gender_is: str, colour_is: str, pattern_is: str, personal: bool | None, session: Session) -> tuple:
+             gender_is: str, colour_is: str, pattern_is: str, personal: bool | None, session: Session,
+             request: gr.Request) -> tuple:
     """An outfit for the photo and/or words. It takes the search's inputs so that one API call
     shape serves both; mode, weight and personal are search settings, unused here."""
     text = (text or "").strip()
     filters, corrections = filters_and_corrections(gender, article_type, colour, season, usage,
                                                    type_is, gender_is, colour_is, pattern_is)
-    outfit = engine_call(lambda: engine.complete(image=image, text=text, k=_per_slot(k),
-                                                 filters=filters or None, corrections=corrections or None))
+    outfit = _plan(engine, request, image=image, text=text, k=_per_slot(k), filters=filters or None,
+                   corrections=corrections or None)
     return _show(outfit, session, text, image, "your photo" if image is not None else "")
 
 
-def complete_item(engine: Engine, text: str | None, k: int, session: Session) -> tuple:
+def complete_item(engine: Engine, text: str | None, k: int, session: Session, request: gr.Request) -> tuple:
     """An outfit around the selected product (and the words, if any)."""
     hit = session.get("selected")
     if hit is None:
         raise gr.Error("First click a product, then complete the look around it.", print_exception=False)
     text = (text or "").strip()
-    outfit = engine_call(lambda: engine.complete(item_id=hit.item_id, text=text, k=_per_slot(k)))
+    outfit = _plan(engine, request, item_id=hit.item_id, text=text, k=_per_slot(k))
     return _show(outfit, session, text, source=f"item {hit.item_id}")
 
 

@@ -2,6 +2,8 @@
 steps, and engine calls whose failures reach the shopper as messages, never as stack traces."""
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from typing import Any, Callable, TypeVar
 
@@ -42,6 +44,19 @@ def small_photo(image: Any) -> Any:
     small = image.copy()
     small.thumbnail((STEP_PHOTO_SIDE, STEP_PHOTO_SIDE))
     return small
+
+
+def bind(fn: Callable, *first: Any) -> Callable:
+    """`fn` with its first arguments given (the engine, a slot number), keeping the rest of its
+    signature and its type hints: Gradio hands a handler its gr.Request by type hint, which a
+    functools.partial hides."""
+    def handler(*args, **kwargs):
+        return fn(*first, *args, **kwargs)
+
+    functools.update_wrapper(handler, fn)
+    signature = inspect.signature(fn)
+    handler.__signature__ = signature.replace(parameters=list(signature.parameters.values())[len(first):])
+    return handler
 
 
 def engine_call(call: Callable[[], T]) -> T:

@@ -2,6 +2,8 @@
 re-ranks its searches. Only feedback is kept, under a random id that lives in the browser."""
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
 from fashion_rag import Engine, Hit
@@ -29,9 +31,15 @@ def taste_markdown(summary: dict | None) -> str:
             + (" · ".join(learned) or "_nothing clear yet_"))
 
 
+# The ids this page makes (new_profile_id: 128 random bits). An id is the bearer secret of its
+# profile, since whoever sends it gets that taste: the page takes back only ids it could have made.
+PAGE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
 def load_profile(stored: str | None, session: Session) -> tuple[Session, str]:
-    """On page load: the browser's profile id (a new one on the first visit)."""
-    profile = stored if isinstance(stored, str) and stored else new_profile_id()
+    """On page load: the browser's profile id (a new one on the first visit, or for anything
+    else the browser sends, so a damaged id never locks a shopper out of the taste panel)."""
+    profile = stored if isinstance(stored, str) and PAGE_ID.match(stored) else new_profile_id()
     return {**session, "profile": profile}, profile
 
 
@@ -56,16 +64,24 @@ def rate_position(engine: Engine, liked: bool, index: int | None, session: Sessi
     return _rate(engine, session["selected"], liked, session)
 
 
+def _summary(engine: Engine, profile: str | None) -> dict:
+    return engine_call(lambda: engine.taste(profile)) if profile else {"likes": 0, "passes": 0}
+
+
+def panel(engine: Engine, session: Session) -> str:
+    """The taste panel for the session's profile."""
+    return taste_markdown(_summary(engine, session.get("profile")))
+
+
 def profile_info(engine: Engine, session: Session) -> dict:
     """The profile id and what it has learned, for API clients."""
-    profile = session.get("profile")
-    return {"profile": profile, **(engine.taste(profile) if profile else {"likes": 0, "passes": 0})}
+    return {"profile": session.get("profile"), **_summary(engine, session.get("profile"))}
 
 
 def forget(engine: Engine, session: Session) -> tuple[str, Session, str]:
     """Delete the profile's feedback; a new, empty profile takes its place."""
     if session.get("profile"):
-        engine.forget(session["profile"])
+        engine_call(lambda: engine.forget(session["profile"]))
     gr.Info("Your likes and passes were deleted; results no longer follow them.")
     profile = new_profile_id()
     return TASTE_EMPTY, {**session, "profile": profile}, profile
@@ -77,8 +93,8 @@ def without_quiz(session: Session) -> Session:
 
 
 def _close_quiz(session: Session, message: str, *taste: str) -> tuple:
-    """The quiz panel emptied and hidden: (gallery, picks, message, [taste panel,] session)."""
-    return [], gr.update(choices=[], value=[], visible=False), message, *taste, without_quiz(session)
+    """The quiz panel emptied and hidden: (panel, gallery, picks, message, [taste panel,] session)."""
+    return gr.update(visible=False), [], gr.update(choices=[], value=[]), message, *taste, without_quiz(session)
 
 
 def skip_quiz(session: Session) -> tuple:
@@ -86,9 +102,15 @@ def skip_quiz(session: Session) -> tuple:
     return _close_quiz(session, "_Quiz skipped._")
 
 
+def start_quiz(engine: Engine, session: Session) -> tuple:
+    """Start the quiz afresh: its first round."""
+    return quiz(engine, [], without_quiz(session))
+
+
 def quiz(engine: Engine, picks: list[str] | None, session: Session) -> tuple:
     """Like the picked items of the round on show, then show the next round (or finish):
-    (gallery, picks, message, taste panel, session)."""
+    (panel, gallery, picks, message, taste panel, session). The picks widget lets each pick
+    through once, so a round costs at most one like per look on show."""
     profile = session.get("profile") or new_profile_id()
     shown, round_ = session.get("quiz_hits") or [], session.get("quiz")
     for pick in picks or []:
@@ -100,10 +122,10 @@ def quiz(engine: Engine, picks: list[str] | None, session: Session) -> tuple:
     round_ = 0 if round_ is None else round_ + 1
     session = {**session, "profile": profile}
     if round_ >= len(QUIZ_ROUNDS):
-        return _close_quiz(session, "_Quiz done: thank you!_", taste_markdown(engine.taste(profile)))
+        return _close_quiz(session, "_Quiz done: thank you!_", panel(engine, session))
     hits = engine_call(lambda: engine.quiz(round_))
     choices = [(f"{n + 1}. {kind(h.item)}", str(n)) for n, h in enumerate(hits)]
-    return ([(h.item["path"], f"{n + 1}. {item_name(h.item)}") for n, h in enumerate(hits)],
-            gr.update(choices=choices, value=[], visible=True),
+    return (gr.update(visible=True), [(h.item["path"], f"{n + 1}. {item_name(h.item)}") for n, h in enumerate(hits)],
+            gr.update(choices=choices, value=[]),
             f"**Round {round_ + 1} of {len(QUIZ_ROUNDS)}**: tick the looks you like, then **Next**.",
             gr.skip(), {**session, "quiz": round_, "quiz_hits": hits})
