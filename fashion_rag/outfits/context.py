@@ -5,7 +5,7 @@ from __future__ import annotations
 from fashion_rag.data.catalog import group_types
 from fashion_rag.encoding.reader import Reading
 from fashion_rag.outfits.planner import GROUP_ROLE, ROLE_OF, Piece, Request
-from fashion_rag.retrieval.tweak import DESCRIBE_AT
+from fashion_rag.retrieval.tweak import DESCRIBE_AT, kept_values
 
 
 def photo_pieces(reading: Reading | None, article_types: list[str], notes: list[str]) -> list[Piece]:
@@ -14,18 +14,21 @@ def photo_pieces(reading: Reading | None, article_types: list[str], notes: list[
     if reading is None:
         notes.append("Photos cannot be read here (no photo reader); the outfit follows your words.")
         return []
-    group, (colour, colour_confidence) = reading.top("type")[0], reading.top("colour")
-    colours = [colour] if colour_confidence >= DESCRIBE_AT else []  # an unsure colour is no colour
-    gender, confidence = reading.top("gender")
+    group = reading.top("type")[0]
     if group not in GROUP_ROLE:
         notes.append(f"Your photo seems to show {group}, which is not part of an outfit here; "
                      "the outfit follows your words.")
         return []
-    # Torn between two groups of one role ("sandals or shoes?"): the piece may be either.
+    # Torn between two values ("sandals or shoes?", "brown or black?"): the piece may be either;
+    # an unsure colour or gender is none.
     groups = [g for g in reading.candidates("type") if GROUP_ROLE.get(g) == GROUP_ROLE[group]]
+    colours, sure = kept_values(reading, "colour")
+    colours = colours if sure >= DESCRIBE_AT else []
+    gender, sure = reading.top("gender")
+    words = " ".join(([" or ".join(colours)] if colours else []) + [" or ".join(groups)])
     return [Piece(GROUP_ROLE[group], [t for g in groups for t in group_types(g, article_types)], colours,
-                  words=" ".join(colours + [" or ".join(groups)]).lower(), source="photo",
-                  gender=gender if confidence >= DESCRIBE_AT and gender in ("Men", "Women") else "")]
+                  words=words.lower(), source="photo",
+                  gender=gender if sure >= DESCRIBE_AT and gender in ("Men", "Women") else "")]
 
 
 def item_pieces(item: dict, notes: list[str]) -> list[Piece]:
