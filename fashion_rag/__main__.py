@@ -1,11 +1,14 @@
 """Command line: `python -m fashion_rag search --image PATH --text "..." [--k 10] [--mode M] [--json]`,
-`python -m fashion_rag complete [--image PATH] [--text "..."] [--item ID] [--k 3] [--json]` (an outfit)
-and `python -m fashion_rag prepare` (train/build whatever is missing)."""
+`python -m fashion_rag complete [--image PATH] [--text "..."] [--item ID] [--k 3] [--json]` (an outfit),
+`python -m fashion_rag insights [--days 7] [--json]` (the demand report) and
+`python -m fashion_rag prepare` (train/build whatever is missing)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
 from fashion_rag import settings
 from fashion_rag.encoding.fusion import MODES
@@ -36,6 +39,13 @@ def main(argv=None) -> int:
                           help="restrict every piece, e.g. --filter gender=Men (repeatable)")
     complete.add_argument("--index", default=str(settings.INDEX_DIR))
     complete.add_argument("--json", action="store_true", help="print JSON instead of a list")
+    insights = commands.add_parser("insights", help="the demand report: what shoppers ask for, where the catalog falls short")
+    insights.add_argument("--days", type=float, default=7, help="the window: the last N days (default 7)")
+    insights.add_argument("--until", help="the window's end, YYYY-MM-DD[THH:MM] UTC (default: now)")
+    insights.add_argument("--log", default=str(settings.INSIGHTS), help="the demand log (default: FASHION_RAG_INSIGHTS)")
+    insights.add_argument("--index", default=str(settings.INDEX_DIR), help="the index whose items are the supply")
+    insights.add_argument("--json", action="store_true", help="print JSON (always the same keys) instead of text")
+    insights.add_argument("--csv", metavar="PATH", help="also write every table of the report to this CSV file")
     prepare = commands.add_parser("prepare", help="train the encoder/composer and build the index if missing")
     prepare.add_argument("--index", default=str(settings.INDEX_DIR))
     args = parser.parse_args(argv)
@@ -44,7 +54,7 @@ def main(argv=None) -> int:
             from fashion_rag.prepare import prepare as run_prepare
             print(json.dumps(run_prepare(args.index) or {"status": "everything already in place"}))
             return 0
-        return _complete(args) if args.command == "complete" else _search(args)
+        return {"complete": _complete, "insights": _insights}.get(args.command, _search)(args)
     except FashionRagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -79,6 +89,27 @@ def _complete(args) -> int:
         for rank, hit in enumerate(slot.hits):
             print(f"  {'*' if rank == 0 else ' '} #{hit.item_id}  {hit.item['productDisplayName'] or '(no name)'}"
                   f"  [{hit.item['gender']}, {hit.item['baseColour']}, {hit.item['articleType']}]")
+    return 0
+
+
+def _insights(args) -> int:
+    from fashion_rag.insights import build_report
+    from fashion_rag.insights.show import as_csv, as_json, as_text
+    from fashion_rag.insights.store import DemandStore
+    from fashion_rag.retrieval.index import load_index
+    if not Path(args.log).is_file():
+        raise FashionRagError(f"No demand log at {args.log}: the app writes one while it serves shoppers "
+                              "(FASHION_RAG_INSIGHTS).")
+    if not args.days > 0:
+        raise FashionRagError("--days wants a number of days above 0.")
+    try:
+        until = datetime.fromisoformat(args.until).replace(tzinfo=timezone.utc).timestamp() if args.until else None
+    except ValueError:
+        raise FashionRagError(f"--until wants a date like 2025-06-02 or 2025-06-02T18:00, got {args.until!r}") from None
+    report = build_report(DemandStore(args.log), load_index(args.index, check_store=False).items, args.days, until)
+    if args.csv:
+        Path(args.csv).write_text(as_csv(report))
+    print(json.dumps(as_json(report), indent=2, ensure_ascii=False) if args.json else as_text(report))
     return 0
 
 
