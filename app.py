@@ -37,12 +37,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def access(share: bool):
     """(the login's throttle or None, warning for a public app without a password or ""), from the
     environment."""
-    from fashion_rag import llm
+    from fashion_rag import llm, settings
     from fashion_rag.serving import LoginThrottle
 
     password = os.environ.get("FASHION_RAG_PASSWORD", "")
     if password:
-        return LoginThrottle(os.environ.get("FASHION_RAG_USER") or "shopper", password), ""
+        owner = os.environ.get("FASHION_RAG_OWNER_PASSWORD", "")  # the owner's login sees the Insights tab
+        return LoginThrottle(os.environ.get("FASHION_RAG_USER") or "shopper", password,
+                             owner=(settings.OWNER, owner) if owner else None), ""
     if share or os.environ.get("SPACE_ID"):
         return None, ("This app is public and has no password: anyone with the link can use it"
                       + (" and its AI stylist" if llm.configured() else "")
@@ -64,12 +66,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from fashion_rag import load_engine, settings
     from fashion_rag.errors import FashionRagError
+    from fashion_rag.insights import DemandLog
     from fashion_rag.prepare import prepare
 
     try:
         prepare()  # trains / builds whatever is missing or stale, with progress bars
         engine = load_engine(settings.INDEX_DIR)
         engine.warm_up()
+        engine.demand = DemandLog.configured(engine.items)  # from here on: shoppers' requests only
     except FashionRagError as exc:
         print(f"\nCannot start: {exc}", file=sys.stderr)
         return 1

@@ -25,15 +25,15 @@ WRONG_PAUSE = 0.5  # s a wrong password waits: slows a guesser without holding u
 
 
 class LoginThrottle:
-    """One user and password for Gradio's `auth`, pass `check` (Gradio awaits only coroutine
-    functions; an un-awaited coroutine would count as a yes) and install `LoginAddress`. After
-    `failures` wrong passwords from an address within `lockout` seconds, its attempts are refused
-    with HTTP 429 until the oldest is that old; past `everyone` from all addresses, so are those
-    of any address with a wrong one in that time."""
+    """A user and password, and the `owner`'s if given, for Gradio's `auth`: pass `check` (Gradio
+    awaits only coroutine functions; an un-awaited coroutine would count as a yes) and install
+    `LoginAddress`. After `failures` wrong passwords from an address within `lockout` seconds, its
+    attempts are refused with HTTP 429 until the oldest is that old; past `everyone` from all
+    addresses, so are those of any address with a wrong one in that time."""
 
     def __init__(self, user: str, password: str, failures: int | None = None, lockout: float | None = None,
-                 everyone: int | None = None):
-        self.user, self.password = user, password
+                 everyone: int | None = None, owner: tuple[str, str] | None = None):
+        self.accounts = [(user, password)] + ([owner] if owner else [])
         self.wrong = RateLimit(failures or settings.LOGIN_FAILURES, everyone or settings.LOGIN_FAILURES_ALL,
                                lockout or settings.LOGIN_LOCKOUT)
 
@@ -43,8 +43,8 @@ class LoginThrottle:
         if mine >= self.wrong.per_key or (mine and everyone >= self.wrong.everyone):
             raise HTTPException(status_code=429, detail=f"Too many wrong passwords from your address: try "
                                                         f"again in {max(1, round(wait))} s.")
-        ok = secrets.compare_digest(user.encode(), self.user.encode()) & \
-            secrets.compare_digest(password.encode(), self.password.encode())
+        ok = any([secrets.compare_digest(user.encode(), name.encode()) &  # every account checked: no timing hint
+                  secrets.compare_digest(password.encode(), secret.encode()) for name, secret in self.accounts])
         if not ok:
             self.wrong.add(address)  # counted before the pause, so parallel guesses count too
             log.warning("Wrong login from %s (%d from there, %d in all in the last %.0f s).", address,

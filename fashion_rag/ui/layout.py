@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 
 from fashion_rag import Engine, serving, settings
 from fashion_rag.retrieval.guard import MAX_CHARS
-from fashion_rag.ui import outfit, query, selection, stylist, taste
+from fashion_rag.ui import insights, outfit, query, selection, stylist, taste
 from fashion_rag.ui.session import bind, new_session
 from fashion_rag.ui.widgets import (CheckedCheckbox, CheckedCheckboxGroup, CheckedDropdown, CheckedNumber,
                                     CheckedRadio, CheckedSlider, CheckedTextbox, QueryImage)
@@ -89,6 +89,7 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
                     with gr.Tab("Outfit", id="outfit", elem_id="outfit"):
                         board = outfit.board_layout()
                         outfit_json_box = gr.JSON(visible=False)
+                    insights.tab(engine, demo)  # the owner's demand report
                 with gr.Accordion("Selected product", open=True):
                     with gr.Row(equal_height=False):
                         chosen = gr.Image(label="photo", show_label=False, interactive=False,
