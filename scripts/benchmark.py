@@ -17,7 +17,7 @@ tier holds ~100 noisy copies of each, nearly tied in distance to a query: a hard
 distances (k_factor matters), an easy one for choosing IVF cells (nprobe hardly matters).
 
     python scripts/benchmark.py [--index DIR] [--quick] [--sizes 10000,100000,1000000]
-                                [--stores 1000000,10000000] [--stores-only]
+                                [--stores 1000000,10000000] [--stores-only] [--demand-log]
                                 [--repeats 20] [--json results.json]
 """
 from __future__ import annotations
@@ -56,12 +56,14 @@ from fashion_rag.data.photos import load_photos  # noqa: E402
 from fashion_rag.encoding.encoder import Encoder  # noqa: E402
 from fashion_rag.encoding.fusion import query_vector  # noqa: E402
 from fashion_rag.engine import Engine, load_engine  # noqa: E402
+from fashion_rag.insights import DemandLog  # noqa: E402
 from fashion_rag.retrieval.index import build_index  # noqa: E402
 from fashion_rag.retrieval.store import make_faiss  # noqa: E402
 
 K = 10
 E2E_TARGET_MS, BUILD_TARGET_IPS, ANN_TARGET_MS, ANN_TARGET_RECALL = 100.0, 50.0, 10.0, 0.95
 OUTFIT_TARGET_MS = 150.0  # engine.complete without an LLM
+DEMAND_LOG_TARGET_MS = 1.0  # what the demand log adds to a search (fashion_rag.insights), p50
 API_ONE_TARGET_MS, API_LOAD_TARGET_MS = 150.0, 1000.0  # /search through gradio_client: p50 alone, p95 of 8
 # Search-time settings tried on the same built index, after make_faiss's own settings.
 VARIANTS: dict[str, list[dict[str, int]]] = {
@@ -272,6 +274,31 @@ def bench_api(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def bench_demand_log(engine: Engine, repeats: int) -> list[Row]:
+    """engine.search (catalog photo + "in red") with the demand log off and on, alternating call by
+    call so that machine load hits both alike, and the log's own work on the request path (writing
+    happens on its thread, so the searches with it on include that thread's share of the cores)."""
+    paths = cycling(list(engine.items["path"].sample(n=64, random_state=0)))
+    off, samples = engine.demand, {False: [], True: []}
+    with tempfile.TemporaryDirectory(prefix="fashion-rag-bench-") as tmp:
+        on = DemandLog(Path(tmp) / "insights.sqlite3", engine.items)
+        for n in range(2 * (repeats + 3)):
+            engine.demand = on if n % 2 else off
+            start = time.perf_counter()
+            engine.search(image=paths(), text="in red", k=K)
+            samples[bool(n % 2)].append(time.perf_counter() - start)
+        engine.demand = off
+        query = engine.searcher.query(paths(), "in red", K)
+        hits = engine.searcher.find(query)
+        record = time_calls(lambda: on.searched(query, hits, "benchmark-shopper", "in red"), repeats * 10, 3)
+        on.close()
+    name = "search image + 'in red'"
+    return [Row("demand log", f"{name}, log off", samples[False][3:], rate_unit="q/s"),
+            Row("demand log", f"{name}, log on", samples[True][3:], rate_unit="q/s"),
+            *with_target([Row("demand log", "recording one search (on the request path)", record, unit="µs")],
+                         f"p50 < {DEMAND_LOG_TARGET_MS:g} ms", lambda r: r.median * 1e3 < DEMAND_LOG_TARGET_MS)]
+
+
 def peak_rss_row(name: str) -> Row:
     """The process's peak resident memory so far (ru_maxrss is in KB on Linux)."""
     return Row("memory", name, [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024], unit="MB")
@@ -444,6 +471,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-faiss", action="store_true", help="no FAISS tiers")
     p.add_argument("--skip-app", action="store_true", help="no encoder/fusion/end-to-end/build benchmarks")
     p.add_argument("--skip-api", action="store_true", help="no API-level (gradio_client) latency")
+    p.add_argument("--demand-log", action="store_true", help="also search with the demand log off and on")
     p.add_argument("--queries", type=int, default=200, help="queries per FAISS latency/recall row")
     p.add_argument("--full-dim-max", type=int, default=100_000,
                    help="tiers larger than this use the image half of the vectors only")
@@ -473,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = [] if args.skip_app else bench_app(engine, args.catalog, args)
     rows += [] if args.skip_api else bench_api(args)
+    rows += bench_demand_log(engine, args.repeats) if args.demand_log else []
     rows.append(peak_rss_row("peak RSS (ru_maxrss) before the FAISS tiers"))
     faiss_rows, tiers = bench_faiss(engine.index.vectors, engine.index.dim, args)
     faiss.omp_set_num_threads(app_faiss_threads)
