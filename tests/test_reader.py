@@ -165,8 +165,9 @@ def test_describe_gives_ranked_pairs_and_takes_corrections(real_engine, uploads)
 
 def test_photo_and_tweak_keep_the_garment_type_on_real_uploads(real_engine, uploads):
     """The issue's case: a dress photo + "in red" must give red dresses, not red socks. Over real
-    uploads, auto (guided) keeps the type at least as often as the old gated default. The catalog
-    has only 3 red dresses, so precision counts against min(10, red items of the photo's type)."""
+    uploads, auto (guided) keeps the type in nine results of ten, as often as the gated composer
+    (within one photo in fifty: with the pretrained backbone both are near 0.92, from 0.55). The
+    catalog has only 3 red dresses, so precision counts against min(10, red items of the photo's type)."""
     items = real_engine.items
     groups_of = items["articleType"].map(type_group)
     type_precision = {"auto": [], "gated": []}
@@ -178,7 +179,7 @@ def test_photo_and_tweak_keep_the_garment_type_on_real_uploads(real_engine, uplo
             kept = sum(type_group(h.item["articleType"]) in groups for h in hits)
             type_precision[mode].append(kept / min(10, available))
     auto, gated = np.mean(type_precision["auto"]), np.mean(type_precision["gated"])
-    assert auto >= 0.55 and auto >= gated, (auto, gated)
+    assert auto >= 0.85 and auto >= gated - 0.02, (auto, gated)
 
 
 def test_a_corrected_type_steers_the_results(real_engine, uploads):
