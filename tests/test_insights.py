@@ -207,15 +207,19 @@ def test_the_report_over_100000_requests_renders_in_under_2_s(real_engine, tmp_p
     the wall clock also counts other processes' turns."""
     items, rng, now = real_engine.items.to_dict("records"), random.Random(0), time.time()
     store, batch = DemandStore(tmp_path / "insights.sqlite3"), {"requests": [], "wants": [], "followups": []}
-    reading = json.dumps({a: [{"value": v, "confidence": c}] for a, v, c in
-                          (("type", "dress", 0.9), ("colour", "Red", 0.4), ("gender", "Women", 0.8),
-                           ("pattern", "solid", 0.95))})
+    readings = [json.dumps({"type": [{"value": kind, "confidence": sure}, {"value": "skirt", "confidence": 0.1}],
+                            "colour": [{"value": "Red", "confidence": 0.4}], "gender": [{"value": "Women", "confidence": 0.8}],
+                            "pattern": [{"value": "solid", "confidence": 0.95}], "corrected": []})
+                for kind, sure in (("dress", 0.9), ("dress", 0.7), ("top", 0.3))]
+    shown_types = {"dress": 0, "not sure": 0}
     for n in range(100_000):
         item, at = rng.choice(items), now - rng.random() * 14 * DAY
         picked = {c: item[c] if rng.random() < 0.6 else "" for c in COLUMNS if c != "pattern"} | {"pattern": ""}
-        photo = rng.random() < 0.4
-        batch["requests"].append((n, at, "search", "concat", int(photo), "{}", "{}", reading if photo else None,
-                                  None, 10, 12, 0.5, None))
+        photo = rng.choice(readings) if rng.random() < 0.4 else None
+        if photo and at >= now - 7 * DAY:
+            shown_types["not sure" if photo == readings[2] else "dress"] += 1
+        batch["requests"].append((n, at, "search", "concat", int(bool(photo)), "{}", "{}", photo, None, 10, 12, 0.5,
+                                  None))
         batch["wants"].append((n, at, *(picked[c] for c in COLUMNS)))
         if rng.random() < 0.3:
             batch["followups"].append((n, at + 5, rng.choice(["like", "pass", "refine"]), item["id"]))
@@ -226,6 +230,8 @@ def test_the_report_over_100000_requests_renders_in_under_2_s(real_engine, tmp_p
     cpu, elapsed = time.process_time() - cpu, time.perf_counter() - started
     print(f"report over 100,000 logged requests: {cpu:.2f} s CPU, {elapsed:.2f} s wall")
     assert 45_000 < report.totals["requests"] < 55_000 and all(shown) and len(report.gaps) == 10
+    assert dict(zip(report.photographed["type"]["value"], report.photographed["type"]["photos"])) == shown_types
+    assert list(report.photographed["colour"]["value"]) == ["not sure"]
     assert cpu < 2.0
 
 

@@ -40,7 +40,7 @@ def as_csv(report: Report) -> str:
 
 
 def _pct(share: float) -> str:
-    return f"{share:.1%}" if 0 < share < 0.095 else f"{share:.0%}"
+    return "<0.1%" if 0 < share < 0.001 else f"{share:.1%}" if share < 0.095 else f"{share:.0%}"
 
 
 def _n(count: int, word: str) -> str:
@@ -71,7 +71,7 @@ def as_text(report: Report) -> str:
         return "\n".join(lines)
     lines += ["", f"Gaps: asked often, fewer than {THIN} items (by unmet demand = requests × (1 − items/{THIN}))"]
     for n, gap in enumerate(report.gaps.itertuples(), 1):
-        lines.append(f"  {n}. {gap.combination}: {gap.requests} requests, {gap.items} items, "
+        lines.append(f"  {n}. {gap.combination}: {_n(gap.requests, 'request')}, {_n(gap.items, 'item')}, "
                      f"{_pct(gap.unliked_share)} of them refined or abandoned (the {days} before: {gap.previous})")
         if gap.asked_as:
             more = f" and {len(gap.asked_as) - 3} more" if len(gap.asked_as) > 3 else ""

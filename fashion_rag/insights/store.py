@@ -102,9 +102,9 @@ class DemandStore:
         its confidence is below `sure`)."""
         rows = self._db.execute(
             "SELECT e.key, CASE WHEN json_extract(e.value, '$[0].confidence') >= ? "
-            "THEN json_extract(e.value, '$[0].value') ELSE ? END AS value, COUNT(*) "
+            "THEN json_extract(e.value, '$[0].value') ELSE ? END AS top, COUNT(*) "
             f"FROM requests r, json_each(r.reading) e WHERE r.photo AND r.reading IS NOT NULL AND r.{WINDOW} "
-            f"AND e.key IN ({', '.join('?' * len(READ))}) GROUP BY e.key, value",
+            f"AND e.key IN ({', '.join('?' * len(READ))}) GROUP BY e.key, top",
             (sure, unsure, since, until, *READ)).fetchall()
         return {a: pd.Series({v: n for key, v, n in rows if key == a}, dtype=int) for a in READ}
 
