@@ -40,7 +40,7 @@ def as_csv(report: Report) -> str:
 
 
 def _pct(share: float) -> str:
-    return "<0.1%" if 0 < share < 0.001 else f"{share:.1%}" if share < 0.095 else f"{share:.0%}"
+    return "<0.1%" if 0 < share < 0.001 else f"{share:.1%}" if 0 < share < 0.095 else f"{share:.0%}"
 
 
 def _n(count: int, word: str) -> str:

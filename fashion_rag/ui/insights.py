@@ -19,7 +19,7 @@ from fashion_rag.insights.report import build_report
 from fashion_rag.insights.store import READ
 from fashion_rag.insights.show import as_csv, summary
 from fashion_rag.ui.session import bind
-from fashion_rag.ui.widgets import CheckedRadio
+from fashion_rag.ui.widgets import CheckedDropdown, CheckedRadio
 
 WINDOWS = [("7 days", 7), ("30 days", 30), ("90 days", 90)]
 ATTRIBUTES = [("Types", "types"), ("Colours", "colours"), ("Usages", "usages"), ("Seasons", "seasons")]
@@ -29,6 +29,7 @@ GAP_HEADERS = {"combination": "asked for", "requests": "requests", "items": "ite
                "unliked_share": "no like", "unmet_demand": "unmet", "previous": "before", "asked_as": "also asked as"}
 EMPTY_GAPS = pd.DataFrame(columns=list(GAP_HEADERS.values()))
 VERDICT_COLOURS = {"like": "#16a34a", "pass": "#94a3b8"}
+PLOT = {"x_title": " ", "y_lim": [0, None], "sort": "-y", "tooltip": "all", "x_label_angle": -30, "height": 260}
 
 
 def is_owner(demo: gr.Blocks, request: gr.Request | None) -> bool:
@@ -48,27 +49,25 @@ def tab(engine: Engine, demo: gr.Blocks) -> gr.Tab:
     downloads = Path(tempfile.mkdtemp(prefix="fashion-rag-insights-"))
     with gr.Tab("Insights", id="insights", visible=False, elem_id="insights") as insights:
         with gr.Row(equal_height=False):
-            days = CheckedRadio(WINDOWS, value=7, label="Window", scale=2, min_width=200)
+            days = CheckedDropdown(WINDOWS, value=7, label="Window", scale=1, min_width=120)
             attribute = CheckedRadio(ATTRIBUTES, value="types", label="Attribute", scale=3)
             with gr.Column(scale=1, min_width=130):
                 refresh = gr.Button("Refresh", size="sm", elem_id="insights-refresh")
                 download = gr.DownloadButton("Download CSV", size="sm", elem_id="insights-csv")
         totals = gr.Markdown(elem_id="insights-summary")
         gaps = gr.Dataframe(EMPTY_GAPS, label="Gaps: asked often, few items (by unmet demand)", interactive=False,
-                            wrap=True, elem_id="insights-gaps", max_height=320,
-                            column_widths=["28%", "11%", "9%", "11%", "11%", "10%", "20%"])
+                            wrap=True, elem_id="insights-gaps", max_height=440,
+                            column_widths=["24%", "14%", "9%", "9%", "10%", "10%", "24%"])
         with gr.Row():
-            asked = gr.BarPlot(x="value", y="requests", title="Most asked", tooltip="all", sort="-y",
-                               x_label_angle=-30, height=260, elem_id="insights-asked")
-            supply = gr.BarPlot(x="value", y="ratio", title="Demand ÷ catalog share", tooltip="all", sort="-y",
-                                x_label_angle=-30, height=260)
+            asked = gr.BarPlot(x="value", y="requests", title="Most asked", elem_id="insights-asked", **PLOT)
+            supply = gr.BarPlot(x="value", y="ratio", title="Demand ÷ catalog share", y_title="× its catalog share",
+                                **PLOT)
         with gr.Row():
             with gr.Column():
-                photographed = gr.BarPlot(x="value", y="share", title="What shoppers photograph", tooltip="all",
-                                          sort="-y", x_label_angle=-30, height=240)
+                photographed = gr.BarPlot(x="value", y="share", title="What shoppers photograph", **PLOT)
                 read = CheckedRadio(list(READ), value="type", label="Read from the photos", container=False)
             verdicts = gr.BarPlot(x="value", y="count", color="verdict", color_map=VERDICT_COLOURS,
-                                  title="Likes and passes of results", tooltip="all", x_label_angle=-30, height=260)
+                                  title="Likes and passes of results", **PLOT)
         outputs = [totals, gaps, asked, supply, photographed, verdicts, download]
         load = bind(report_view, engine, demo, downloads)
         gr.on([insights.select, refresh.click, days.change, attribute.change, read.change], load,
