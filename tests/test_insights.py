@@ -67,7 +67,8 @@ def test_a_search_is_logged_as_what_was_asked_never_who_asked_or_the_photo(real_
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("insights.sqlite3*"))
     assert profile.encode() not in stored and photo.read_bytes()[200:264] not in stored
     with sqlite3.connect(demand.path) as db:
-        columns = [(t, c) for t in ("requests", "wants", "followups") for _, c, *_ in db.execute(f"PRAGMA table_info({t})")]
+        columns = [(t, c) for t in ("requests", "wants", "followups")
+                   for _, c, *_ in db.execute(f"PRAGMA table_info({t})")]
         kinds = {kind for t, c in columns for (kind,) in db.execute(f"SELECT DISTINCT typeof({c}) FROM {t}")}
     assert "blob" not in kinds and "profile" not in {c for _, c in columns}
 
@@ -90,7 +91,8 @@ def test_an_outfit_is_logged_by_slot_and_the_words_only_when_allowed(real_engine
     assert slots[0]["matched"] == len(top) and row["text"] == words and row["kind"] == "outfit"
     wants = rows(log, "wants")
     assert [(w["articleType"], w["baseColour"], w["usage"]) for w in wants] == \
-        [("Shirts", "White", "Formal"), ("Trousers", "Navy Blue", "Formal"), ("Casual Shoes|Formal Shoes", "Brown", "Formal")]
+        [("Shirts", "White", "Formal"), ("Trousers", "Navy Blue", "Formal"),
+         ("Casual Shoes|Formal Shoes", "Brown", "Formal")]
 
 
 def test_likes_passes_and_new_searches_follow_their_request(real_engine, demand):
@@ -208,7 +210,8 @@ def test_the_report_over_100000_requests_renders_in_under_2_s(real_engine, tmp_p
     items, rng, now = real_engine.items.to_dict("records"), random.Random(0), time.time()
     store, batch = DemandStore(tmp_path / "insights.sqlite3"), {"requests": [], "wants": [], "followups": []}
     readings = [json.dumps({"type": [{"value": kind, "confidence": sure}, {"value": "skirt", "confidence": 0.1}],
-                            "colour": [{"value": "Red", "confidence": 0.4}], "gender": [{"value": "Women", "confidence": 0.8}],
+                            "colour": [{"value": "Red", "confidence": 0.4}],
+                            "gender": [{"value": "Women", "confidence": 0.8}],
                             "pattern": [{"value": "solid", "confidence": 0.95}], "corrected": []})
                 for kind, sure in (("dress", 0.9), ("dress", 0.7), ("top", 0.3))]
     shown_types = {"dress": 0, "not sure": 0}
@@ -236,7 +239,8 @@ def test_the_report_over_100000_requests_renders_in_under_2_s(real_engine, tmp_p
 
 
 def test_who_counts_as_the_owner():
-    local, shared = SimpleNamespace(share=False, server_name="127.0.0.1"), SimpleNamespace(share=True, server_name="127.0.0.1")
+    local = SimpleNamespace(share=False, server_name="127.0.0.1")
+    shared = SimpleNamespace(share=True, server_name="127.0.0.1")
     assert is_owner(local, SimpleNamespace(username=None)) and not is_owner(shared, SimpleNamespace(username=None))
     assert not is_owner(SimpleNamespace(share=False, server_name="0.0.0.0"), SimpleNamespace(username=None))
     assert is_owner(shared, SimpleNamespace(username=settings.OWNER))

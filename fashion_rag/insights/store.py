@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, at REAL NOT NULL, k
     mode TEXT NOT NULL, photo INTEGER NOT NULL, asked TEXT NOT NULL, changed TEXT NOT NULL, reading TEXT,
     slots TEXT, matched INTEGER, shown INTEGER NOT NULL, top_score REAL, text TEXT);
 CREATE INDEX IF NOT EXISTS requests_at ON requests (at);
-CREATE TABLE IF NOT EXISTS wants (request INTEGER NOT NULL, at REAL NOT NULL, {", ".join(f"{c} TEXT NOT NULL" for c in COLUMNS)});
+CREATE TABLE IF NOT EXISTS wants (request INTEGER NOT NULL, at REAL NOT NULL,
+    {", ".join(f"{c} TEXT NOT NULL" for c in COLUMNS)});
 CREATE INDEX IF NOT EXISTS wants_at ON wants (at);
 CREATE TABLE IF NOT EXISTS followups (request INTEGER, at REAL NOT NULL, what TEXT NOT NULL, item_id INTEGER);
 CREATE INDEX IF NOT EXISTS followups_at ON followups (at);
