@@ -25,7 +25,7 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
     model = model or settings.MODEL
     done = {}
     if model == settings.DEFAULT_MODEL and not (Path(model) / "config.json").is_file():  # others load as is
-        from fashion_rag.encoding.train_encoder import main as train_encoder
+        from fashion_rag.training.train_encoder import main as train_encoder
         print(f"No encoder at {model}: training one (a few minutes on 2 CPU cores, once).")
         train_encoder(["--out", model])
         done["encoder"] = "trained"

@@ -48,7 +48,7 @@ from fashion_rag.data.photos import load_photos  # noqa: E402
 from fashion_rag.encoding.encoder import load_encoder  # noqa: E402
 from fashion_rag.encoding.model import mean_pool  # noqa: E402
 from fashion_rag.encoding.reader import calibration_error, pattern_of  # noqa: E402
-from fashion_rag.encoding.train_encoder import minilm_path  # noqa: E402
+from fashion_rag.training.train_encoder import minilm_path  # noqa: E402
 from fashion_rag.engine import Engine, load_engine  # noqa: E402
 from fashion_rag.retrieval import tweak  # noqa: E402
 from fashion_rag.retrieval.index import build_index  # noqa: E402

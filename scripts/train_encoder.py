@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fashion_rag.encoding.train_encoder import main  # noqa: E402
+from fashion_rag.training.train_encoder import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

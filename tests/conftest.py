@@ -117,7 +117,7 @@ def small_catalog(tmp_path_factory) -> SmallCatalog:
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     """The project's own encoder, really trained on 150 items for one epoch (seconds: the backbone is frozen)."""
-    from fashion_rag.encoding.train_encoder import main as train_encoder
+    from fashion_rag.training.train_encoder import main as train_encoder
     out = tmp_path_factory.mktemp("tiny_encoder") / "encoder"
     return Path(train_encoder(["--limit", "150", "--epochs", "1", "--batch-size", "64", "--out", str(out),
                                "--no-user-photos"]))

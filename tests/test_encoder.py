@@ -102,7 +102,7 @@ def test_prepare_with_a_hub_model_loads_it_instead_of_training_one(tmp_path, mon
     def no_training(argv):
         raise AssertionError(f"trained an encoder: {argv}")
 
-    monkeypatch.setattr("fashion_rag.encoding.train_encoder.main", no_training)
+    monkeypatch.setattr("fashion_rag.training.train_encoder.main", no_training)
     monkeypatch.setattr(settings, "MODEL", "patrickjohncyh/fashion-clip")
     with pytest.raises(ModelLoadError, match="patrickjohncyh/fashion-clip"):
         prepare_module.prepare(index_dir=tmp_path / "index")

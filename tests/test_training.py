@@ -17,13 +17,13 @@ from fashion_rag import settings
 from fashion_rag.data.catalog import load_catalog
 from fashion_rag.data.photos import load_photos
 from fashion_rag.encoding.encoder import load_encoder
-from fashion_rag.encoding.train_encoder import (
+from fashion_rag.training.train_encoder import (
     augment,
     contrastive_loss,
     positives,
     training_rows,
 )
-from fashion_rag.encoding.train_encoder import main as train_encoder
+from fashion_rag.training.train_encoder import main as train_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def test_resume_continues_after_the_last_finished_epoch(tmp_path, capsys):
     args = ["--limit", "60", "--epochs", "2", "--batch-size", "16", "--no-user-photos", "--out", str(out)]
     # Run in a child process and kill it once epoch 2 has begun, i.e. after epoch 1's state was saved.
     child = subprocess.Popen(
-        [sys.executable, "-c", f"from fashion_rag.encoding.train_encoder import main; main({args!r})"],
+        [sys.executable, "-c", f"from fashion_rag.training.train_encoder import main; main({args!r})"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_MININTERVAL": "0"})
     timer = threading.Timer(240, child.kill)

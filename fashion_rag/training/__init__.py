@@ -1,3 +1,2 @@
-"""Training that learns from the built index: the gated composer and the photo reader. Apart from
-encoding/ because it reads the index (the retrieval stage); the encoder's own training needs only
-the catalog and stays in encoding/."""
+"""Training, one script per learned part: the encoder's projections, the gated composer and the
+photo reader. Above retrieval, since the composer and the reader learn from the built index."""
