@@ -8,7 +8,8 @@ The corpus (tests/data/bad_inputs.tsv) holds one case per line, tab-separated: h
 `client`: gradio_client; `route`: a plain HTTP request), the endpoint (an API name, private
 events too, or `GET /path`, `POST /path`, `UPLOAD`), the inputs (JSON: named overrides of the
 endpoint's defaults, or a list by position; `@photo` and `@file:NAME` are files made here and
-uploaded first) and the answer expected: `ok`, `error:WORDS` (a message with these words) or
+uploaded first; `{catalog}`, `{root}` and `{index}` stand for those folders) and the answer
+expected: `ok`, `error:WORDS` (a message with these words; `a|b`: either) or
 `status:CODES[:WORDS]`. An optional fifth column is a call made first in the same session
 (`NAME JSON`). `## category` lines name the category of the cases below them.
 
@@ -24,6 +25,7 @@ import io
 import json
 import sys
 import tempfile
+import time
 import uuid
 import zlib
 from collections import Counter
@@ -85,10 +87,11 @@ def make_files(folder: Path) -> dict[str, Path]:
     bomb[16:24] = (60000).to_bytes(4, "big") * 2
     bomb[29:33] = zlib.crc32(bytes(bomb[12:29])).to_bytes(4, "big")  # the header's checksum, redone
     files["bomb.png"] = bytes(bomb)
-    for name, mode in (("cmyk.jpg", "CMYK"), ("gray16.png", "I;16")):
+    shirt = Image.open(photo)
+    for name, image, form in (("cmyk.jpg", shirt.convert("CMYK"), "JPEG"),
+                              ("gray16.png", shirt.convert("I").convert("I;16"), "PNG")):
         buffer = io.BytesIO()
-        Image.open(photo).convert(mode if mode != "I;16" else "I").convert(mode).save(buffer, name.split(".")[1].replace(
-            "jpg", "jpeg"))
+        image.save(buffer, form)
         files[name] = buffer.getvalue()
     frames = [Image.open(photo).convert("RGB").resize((64, 64)), Image.new("RGB", (64, 64), "red")]
     buffer = io.BytesIO()
@@ -115,8 +118,7 @@ class Replayer:
         self.params = {name.strip("/"): [(p["parameter_name"], p.get("parameter_default")) for p in e["parameters"]]
                        for name, e in named.items()}
         self.files = make_files(Path(tempfile.mkdtemp(prefix="bad-inputs-")))
-        self.tokens = {"{catalog}": str(settings.CATALOG_DIR), "{root}": str(ROOT), "{index}": str(settings.INDEX_DIR),
-                       "{photo}": str(self.files["photo"])}
+        self.tokens = {"{catalog}": str(settings.CATALOG_DIR), "{root}": str(ROOT), "{index}": str(settings.INDEX_DIR)}
         self._sessions: dict[str, str] = {}
 
     # ------------------------------------------------------------------ one case
@@ -149,10 +151,13 @@ class Replayer:
             try:
                 if name in SETUP:
                     setup, overrides = SETUP[name]
-                    client.predict(*self.values(setup, overrides, uploaded=False), api_name=f"/{setup}")
-                result = client.predict(*[handle_file(str(self._file(v))) if _is_file(v) else v for v in values],
-                                        api_name=f"/{name}")
-                return ("ok", result)
+                    client.submit(*self.values(setup, overrides, uploaded=False), api_name=f"/{setup}").result(
+                        timeout=self.timeout)
+                job = client.submit(*[handle_file(str(self._file(v))) if _is_file(v) else v for v in values],
+                                    api_name=f"/{name}")
+                return ("ok", job.result(timeout=self.timeout))
+            except TimeoutError:
+                return ("hang", "")
             except Exception as exc:  # noqa: BLE001 - AppError carries the app's message
                 return ("error", str(getattr(exc, "message", None) or exc))
             finally:
@@ -215,8 +220,11 @@ class Replayer:
                                 headers={"content-type": "application/json"})
         if joined.status_code != 200:
             return ("http", joined.status_code, joined.text[:200])
+        deadline = time.monotonic() + self.timeout
         with self.http.stream("GET", self.url + "gradio_api/queue/data", params={"session_hash": session}) as stream:
-            for line in stream.iter_lines():
+            for line in stream.iter_lines():  # heartbeats keep coming while the server works
+                if time.monotonic() > deadline:
+                    return ("hang", "")
                 message = json.loads(line[5:]) if line.startswith("data:") else {}
                 if message.get("msg") == "process_completed":
                     output = message.get("output") or {}

@@ -176,3 +176,15 @@ def test_an_upload_over_the_limit_gets_a_clear_message(app_url, browser, tmp_pat
     toast = wait.until(lambda d: [t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")
                                   if "maximum allowed size" in t.text])
     assert "huge-photo.jpg" in toast[0]
+
+
+def test_a_file_that_is_not_a_photo_gets_a_clear_message(app_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("a shopping list, not a photo\n" * 50)
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    browser.get(app_url)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0].send_keys(str(fake))
+    wait.until(lambda d: [t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body") if "not a photo" in t.text])

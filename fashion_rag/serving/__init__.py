@@ -16,6 +16,6 @@ from fashion_rag.serving.login import LoginAddress, LoginThrottle
 from fashion_rag.serving.sessions import every, expire_sessions, expire_sessions_forever, tune_heap
 from fashion_rag.serving.uploads import UPLOADS, UploadGuard
 
-__all__ = ["MALFORMED", "BodyLimit", "LoginAddress", "LoginThrottle", "RateLimit", "UPLOADS", "UploadGuard", "clear_errors",
-           "client_address", "every", "model_call_held", "expire_sessions", "expire_sessions_forever", "malformed_request", "quiet_bad_requests",
-           "trust_proxies", "tune_heap"]
+__all__ = ["MALFORMED", "UPLOADS", "BodyLimit", "LoginAddress", "LoginThrottle", "RateLimit", "UploadGuard",
+           "clear_errors", "client_address", "every", "expire_sessions", "expire_sessions_forever",
+           "malformed_request", "model_call_held", "quiet_bad_requests", "trust_proxies", "tune_heap"]

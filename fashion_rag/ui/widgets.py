@@ -75,7 +75,7 @@ def _listing(widget) -> list:
 
 def _not_a_choice(widget, value: Any) -> gr.Error:
     allowed = _listing(widget)
-    shown = ", ".join(map(str, allowed[:12])) + (", …" if len(allowed) > 12 else "")
+    shown = ", ".join(str(v) or '""' for v in allowed[:12]) + (", …" if len(allowed) > 12 else "")
     return rejected(f"{_name(widget)}: {_shown(value)} is not in the list of choices ({shown or 'none now'}).")
 
 
