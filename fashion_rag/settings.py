@@ -49,9 +49,9 @@ MODEL_CALLS_PER_MINUTE_ALL = int(os.environ.get("FASHION_RAG_MODEL_CALLS_PER_MIN
 LOGIN_FAILURES = int(os.environ.get("FASHION_RAG_LOGIN_FAILURES") or 5)  # wrong passwords from one address
 LOGIN_FAILURES_ALL = int(os.environ.get("FASHION_RAG_LOGIN_FAILURES_ALL") or 50)  # from all, before the ceiling
 LOGIN_LOCKOUT = float(os.environ.get("FASHION_RAG_LOGIN_LOCKOUT") or 60)  # s
-# Proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated; "*" any):
-# by default only one on this machine (a share link's tunnel, a local reverse proxy).
-TRUSTED_PROXIES = os.environ.get("FASHION_RAG_TRUSTED_PROXIES") or "127.0.0.1,::1"
+# Proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated; "*" any).
+# None by default: the client is the TCP peer, and no visitor can name an address of their own.
+TRUSTED_PROXIES = os.environ.get("FASHION_RAG_TRUSTED_PROXIES", "")
 MONITORING = os.environ.get("FASHION_RAG_MONITORING", "").lower() in ("1", "true", "yes")  # Gradio's /monitoring
 
 HELD_OUT_MOD = 10  # items with id % 10 == 0 are never trained on, by any script

@@ -1,6 +1,6 @@
 """Replay the bad-input corpus against a running app and count how each case was answered.
 
-    python app.py --port 7860 2> server.log &
+    FASHION_RAG_TRUSTED_PROXIES=127.0.0.1 python app.py --port 7860 2> server.log &
     python scripts/replay_bad_inputs.py --url http://127.0.0.1:7860/ --log server.log
 
 The corpus (tests/data/bad_inputs.tsv) holds one case per line, tab-separated: how it is sent
@@ -124,9 +124,10 @@ class Replayer:
     # ------------------------------------------------------------------ one case
 
     def run(self, case: Case) -> tuple[str, str]:
-        """(kind, what came back, shortened) of one case. Each case comes from its own address (named
-        to the app through this machine, a trusted proxy), as different visitors would, so that
-        the per-address quotas of one case do not spill into the next."""
+        """(kind, what came back, shortened) of one case. Each case comes from its own address, as
+        different visitors would, so that the per-address quotas of one case do not spill into the
+        next: named in X-Forwarded-For, which the app believes when it trusts this machine as a
+        proxy (FASHION_RAG_TRUSTED_PROXIES=127.0.0.1)."""
         self.http.headers["X-Forwarded-For"] = f"198.18.{case.line // 250}.{case.line % 250 + 1}"
         self.read_log()
         try:

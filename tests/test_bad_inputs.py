@@ -27,7 +27,8 @@ def replayed(real_engine, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bad_inputs_app")
     log_path, port = folder / "server.log", free_port()
     env = {**os.environ, "FASHION_RAG_PROFILES": str(folder / "profiles.sqlite3"), "PYTHONUNBUFFERED": "1",
-           "GRADIO_TEMP_DIR": str(folder / "gradio"), "HF_HUB_OFFLINE": "1"}
+           "GRADIO_TEMP_DIR": str(folder / "gradio"), "HF_HUB_OFFLINE": "1",
+           "FASHION_RAG_TRUSTED_PROXIES": "127.0.0.1"}  # the replay names each case's address
     env.pop("OPENAI_API_KEY", None)
     with open(log_path, "wb") as log:
         app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=log,

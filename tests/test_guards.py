@@ -21,12 +21,12 @@ from fashion_rag import serving, settings
 from fashion_rag.ui.widgets import GONE
 from scripts.replay_bad_inputs import Replayer
 from tests.openai_stub import serving as openai_stub
-from tests.test_ui import STRIPED_SHIRT, catalog_image, running_app, search
+from tests.test_ui import STRIPED_SHIRT, catalog_image, running_app, search, trusting_this_machine
 
 
 @pytest.fixture(scope="module")
 def served(real_engine):
-    with running_app(real_engine) as served:
+    with trusting_this_machine(), running_app(real_engine) as served:
         yield served
 
 
@@ -77,8 +77,8 @@ def test_a_request_body_is_bounded(served):
 
 def test_a_guesser_locks_out_only_their_own_address(real_engine):
     throttle = serving.LoginThrottle("shopper", "right-password", failures=5, lockout=30, everyone=1000)
-    with running_app(real_engine, login=throttle) as (_, url), from_address("127.0.0.1") as guesser, \
-            from_address("127.0.0.2") as owner:
+    with trusting_this_machine(), running_app(real_engine, login=throttle) as (_, url), \
+            from_address("127.0.0.1") as guesser, from_address("127.0.0.2") as owner:
         stop, codes = threading.Event(), []
 
         def guess() -> None:  # one wrong password every 0.25 s, as in the report
@@ -108,9 +108,18 @@ def test_a_guesser_locks_out_only_their_own_address(real_engine):
         assert login(owner, url, "right-password", address="198.51.100.99") == 429
 
 
+def test_by_default_no_visitor_can_name_their_own_address(real_engine):
+    throttle = serving.LoginThrottle("shopper", "right-password", failures=5, lockout=30, everyone=1000)
+    assert settings.TRUSTED_PROXIES == ""  # no proxy is trusted unless the setting names one
+    with running_app(real_engine, login=throttle) as (_, url), httpx.Client(timeout=30) as guesser:
+        codes = [login(guesser, url, f"g{n}", address=f"203.0.113.{n}") for n in range(6)]
+    assert codes == [400] * 5 + [429]  # a new X-Forwarded-For each time: still one address
+
+
 def test_past_the_global_ceiling_an_address_gets_one_guess(real_engine):
     throttle = serving.LoginThrottle("shopper", "right-password", failures=5, lockout=30, everyone=6)
-    with running_app(real_engine, login=throttle) as (_, url), httpx.Client(timeout=30) as proxy:
+    with trusting_this_machine(), running_app(real_engine, login=throttle) as (_, url), \
+            httpx.Client(timeout=30) as proxy:
         # Through this machine's proxy, as a share link's visitors arrive: three guessers.
         assert [login(proxy, url, f"a{n}", "203.0.113.1") for n in range(6)] == [400] * 5 + [429]
         assert login(proxy, url, "b", "203.0.113.2") == 400  # the sixth wrong one: the ceiling

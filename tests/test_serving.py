@@ -23,6 +23,7 @@ from tests.test_ui import (
     load_real_engine,
     running_app,
     search,
+    trusting_this_machine,
 )
 
 EVIL = "http://evil.example/p.png"
@@ -35,8 +36,8 @@ def engine():
 
 @pytest.fixture(scope="module")
 def served(engine):
-    """(demo, url) of the app launched as app.py launches it."""
-    with running_app(engine) as served:
+    """(demo, url) of the app launched as app.py launches it (behind this machine as a proxy)."""
+    with trusting_this_machine(), running_app(engine) as served:
         yield served
 
 

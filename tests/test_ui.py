@@ -64,6 +64,15 @@ def running_app(engine, **launch):
         demo.close()
 
 
+@contextmanager
+def trusting_this_machine():
+    """This machine as a trusted proxy, as a local reverse proxy would be configured, so that a
+    test's X-Forwarded-For names the client's address (for apps launched inside)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "TRUSTED_PROXIES", "127.0.0.1")
+        yield
+
+
 @pytest.fixture(scope="module")
 def app_url(engine):
     with running_app(engine) as (_, url):
