@@ -109,10 +109,12 @@ TASTE_SHOT = SCREENSHOT.parent / "taste.png"
 
 
 def test_like_a_product_and_start_the_quiz(app_url, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    # The quiz's elements leave the page as it closes: one looked at a moment too late is stale.
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
     browser.get(app_url)
     box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "textarea"))
     box.send_keys("blue shirts for men\n")

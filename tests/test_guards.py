@@ -7,6 +7,9 @@ the X-Forwarded-For it names."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -108,9 +111,14 @@ def test_a_guesser_locks_out_only_their_own_address(real_engine):
         assert login(owner, url, "right-password", address="198.51.100.99") == 429
 
 
-def test_by_default_no_visitor_can_name_their_own_address(real_engine):
+def test_by_default_no_visitor_can_name_their_own_address(real_engine, monkeypatch):
     throttle = serving.LoginThrottle("shopper", "right-password", failures=5, lockout=30, everyone=1000)
-    assert settings.TRUSTED_PROXIES == ""  # no proxy is trusted unless the setting names one
+    env = {k: v for k, v in os.environ.items() if k != "FASHION_RAG_TRUSTED_PROXIES"}
+    probe = "from fashion_rag import settings; print(repr(settings.TRUSTED_PROXIES))"
+    default = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+    assert default == "''"  # no proxy is trusted unless the setting names one
+    monkeypatch.setattr(settings, "TRUSTED_PROXIES", "")  # as a fresh app has it (this module's app trusts us)
     with running_app(real_engine, login=throttle) as (_, url), httpx.Client(timeout=30) as guesser:
         codes = [login(guesser, url, f"g{n}", address=f"203.0.113.{n}") for n in range(6)]
     assert codes == [400] * 5 + [429]  # a new X-Forwarded-For each time: still one address
