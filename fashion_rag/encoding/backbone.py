@@ -100,6 +100,9 @@ class OnnxBackbone:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle threads sleep instead of spinning, as torch's do (OMP_WAIT_POLICY): spinning ones
+        # took the cores from the text tower that runs right after, doubling a search (benchmark.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
