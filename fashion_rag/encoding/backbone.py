@@ -35,7 +35,6 @@ class PooledBackbone(nn.Module):
 
     def __init__(self, name: str = DEFAULT_BACKBONE):
         super().__init__()
-        self.name = name
         self.net = _efficientnet().from_name(name)
         self.net._fc = nn.Identity()  # the ImageNet classifier is not used
 
