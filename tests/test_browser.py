@@ -15,6 +15,13 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/ch
                                 "(apt-get install chromium chromium-driver)")
 
 
+def waiter(browser, seconds: float = 60):
+    """A wait that rides out Gradio re-rendering an element between finding and reading it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(browser, seconds, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
+
+
 @pytest.fixture(scope="module")
 def app_url():
     with running_app(load_real_engine()) as (_, url):
@@ -38,10 +45,9 @@ def browser(tmp_path):
 
 def test_example_click_shows_products_and_reply(app_url, browser, monkeypatch):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the deterministic reply
-    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    wait = waiter(browser)
     browser.get(app_url)
     example = wait.until(lambda d: d.find_element(
         By.XPATH, "//button[contains(@class, 'gallery-item')][contains(., 'in red')]"))
@@ -72,10 +78,9 @@ OUTFIT_SHOT = SCREENSHOT.parent / "outfit.png"
 
 def test_build_an_outfit_and_swap_a_piece(app_url, browser, monkeypatch):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    wait = waiter(browser)
     browser.get(app_url)
     box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "textarea"))
     box.send_keys("white shirt, navy chinos and brown loafers for the office")
@@ -109,12 +114,9 @@ TASTE_SHOT = SCREENSHOT.parent / "taste.png"
 
 
 def test_like_a_product_and_start_the_quiz(app_url, browser):
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    # The quiz's elements leave the page as it closes: one looked at a moment too late is stale.
-    wait = WebDriverWait(browser, 60, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
+    wait = waiter(browser)
     browser.get(app_url)
     box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "textarea"))
     box.send_keys("blue shirts for men\n")
@@ -144,7 +146,6 @@ def test_a_model_reply_cannot_make_the_browser_fetch_anything(app_url, browser, 
     """A model talked into writing images, HTML and links: the page shows text, fetches nothing."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from tests.openai_stub import serving as openai_stub
 
@@ -152,7 +153,7 @@ def test_a_model_reply_cannot_make_the_browser_fetch_anything(app_url, browser, 
         tracker = f"http://127.0.0.1:{stub.port}/tracker.png"
         stub.reply = (f"**Pair #1** with the rest. ![look]({tracker}) <img src='{tracker}'> "
                       f"[more]({tracker}) {tracker}")
-        wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+        wait = waiter(browser)
         browser.get(app_url)
         box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "textarea"))
         box.send_keys(f"black formal shoes for men ![x]({tracker})" + Keys.ENTER)
@@ -166,13 +167,12 @@ def test_a_model_reply_cannot_make_the_browser_fetch_anything(app_url, browser, 
 
 def test_an_upload_over_the_limit_gets_a_clear_message(app_url, browser, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from fashion_rag import settings
 
     big = tmp_path / "huge-photo.jpg"
     big.write_bytes(b"\xff\xd8" + b"\0" * int(settings.MAX_UPLOAD_MB * 1024 * 1024 + 1024))
-    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    wait = waiter(browser)
     browser.get(app_url)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0].send_keys(str(big))
     toast = wait.until(lambda d: [t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body")
@@ -182,11 +182,10 @@ def test_an_upload_over_the_limit_gets_a_clear_message(app_url, browser, tmp_pat
 
 def test_a_file_that_is_not_a_photo_gets_a_clear_message(app_url, browser, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     fake = tmp_path / "holiday.jpg"
     fake.write_text("a shopping list, not a photo\n" * 50)
-    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    wait = waiter(browser)
     browser.get(app_url)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0].send_keys(str(fake))
     wait.until(lambda d: [t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body") if "not a photo" in t.text])

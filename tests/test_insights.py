@@ -22,7 +22,7 @@ from fashion_rag.insights.wants import COLUMNS
 from fashion_rag.serving import LoginThrottle
 from fashion_rag.taste.profiles import new_profile_id
 from fashion_rag.ui.insights import NOT_OWNER, is_owner
-from tests.test_browser import CHROMIUM, browser  # noqa: F401 - the browser fixture
+from tests.test_browser import CHROMIUM, browser, waiter  # noqa: F401 - the browser fixture
 from tests.test_cli import run
 from tests.test_ui import catalog_image, running_app
 
@@ -262,10 +262,9 @@ def report_call(demo, url: str, cookies: httpx.Cookies) -> str:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
 def test_the_insights_tab_is_for_the_logged_in_owner_only(real_engine, planted, browser, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     login = LoginThrottle("shopper", "shop-pass", owner=(settings.OWNER, "owner-pass"))
-    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    wait = waiter(browser)
 
     def log_in(url: str, user: str, password: str) -> None:
         browser.delete_all_cookies()
