@@ -1,6 +1,7 @@
 """The engine: what the app, the CLI and the scripts call, composed of the stages below it.
 
-A search runs the query side (fashion_rag.retrieval.search: photo and/or text -> hits) and, with a
+A search runs the query side (fashion_rag.retrieval.search: photo and/or text -> hits; for a photo of
+a person, one of the pieces they wear) and, with a
 shopper's profile, their taste re-ranks the matches (fashion_rag.taste). `Engine.complete`
 answers outfit requests instead: a plan of slots (fashion_rag.outfits.planner) around what the
 shopper has (fashion_rag.outfits.context), then pieces that go together (fashion_rag.outfits.outfit).
@@ -17,9 +18,13 @@ import numpy as np
 
 from fashion_rag import settings
 from fashion_rag.data.catalog import fingerprint, load_catalog
-from fashion_rag.data.images import ImageLike, load_image
+from fashion_rag.data.images import ImageLike
+from fashion_rag.data.wardrobe import ROLE_TYPES
 from fashion_rag.encoding.encoder import Encoder, load_encoder
 from fashion_rag.encoding.fusion import GatedComposer
+from fashion_rag.encoding.pieces import Piece
+from fashion_rag.encoding.pose import FILES as POSE_FILES
+from fashion_rag.encoding.pose import PoseModel
 from fashion_rag.encoding.reader import PhotoReader, Reading
 from fashion_rag.errors import FashionRagError, InputError, StaleIndexError
 from fashion_rag.insights.log import DemandLog
@@ -42,21 +47,23 @@ POOL = 1000  # candidates (matching the query) a profile re-ranks, beyond k
 
 class Results(list):
     """A list of Hit, plus what the search did: the mode used, the constraints applied, warnings,
-    and for a photo the reading of it and what the tweak kept and changed (guided mode)."""
+    and for a photo the pieces in it, the one searched for (`piece`), its reading and what the
+    tweak kept and changed (guided mode)."""
 
     def __init__(self, hits: list[Hit], mode: str, applied: list[str], notes: list[str],
-                 reading: Reading | None = None, plan: Plan | None = None):
+                 reading: Reading | None = None, plan: Plan | None = None,
+                 pieces: list[Piece] | None = None, piece: int | None = None):
         super().__init__(hits)
         self.mode, self.applied, self.notes = mode, applied, notes
-        self.reading, self.plan = reading, plan
+        self.reading, self.plan, self.pieces, self.piece = reading, plan, pieces or [], piece
 
 
 class Engine:
     def __init__(self, index: Index, encoder: Encoder, composer: GatedComposer | None = None,
                  reader: PhotoReader | None = None, warnings: list[str] | None = None,
-                 profiles_path: str | Path | None = None):
+                 profiles_path: str | Path | None = None, pose: PoseModel | None = None):
         self.index, self.encoder, self.composer, self.reader = index, encoder, composer, reader
-        self.searcher = Searcher(index, encoder, composer, reader)
+        self.searcher = Searcher(index, encoder, composer, reader, pose)
         self.profiles_path = Path(profiles_path or settings.PROFILES)
         self.items = index.items
         self.attribute_values, self.guard = self.searcher.attribute_values, self.searcher.guard
@@ -86,6 +93,11 @@ class Engine:
         """Corrections of the photo reading in canonical form; unknown ones are an InputError."""
         return self.searcher.check_corrections(corrections)
 
+    def pieces(self, image: ImageLike) -> list[Piece]:
+        """The pieces worn in a photo of a person (box, reading, role), most prominent first; a
+        photo with nobody in it (a garment, a product shot) is one piece: the whole photo."""
+        return self.searcher.pieces(image)
+
     def item(self, item_id: int) -> dict[str, Any]:
         return self.searcher.item(item_id)
 
@@ -95,11 +107,13 @@ class Engine:
     def search(self, image: ImageLike | None = None, text: str | None = None, k: int = 10,
                mode: str = "auto", weight: float = 0.5, filters: dict[str, list[str]] | None = None,
                guard: bool = True, corrections: dict[str, str] | None = None,
-               profile: str | None = None) -> Results:
+               profile: str | None = None, piece: int | None = None, box=None) -> Results:
         """Ranked catalog items for a photo, a text, or both (see README for the modes).
         `corrections` (attribute -> value) fix the photo reading, for the guided mode. With a
-        `profile` id, the shopper's taste re-ranks the matches (fashion_rag.taste.ranking)."""
-        query = self.searcher.query(image, text, k, mode, weight, filters, guard, corrections)
+        `profile` id, the shopper's taste re-ranks the matches (fashion_rag.taste.ranking).
+        `piece` (a number in `pieces(image)`) or `box` (x0, y0, x1, y1 pixels) says what in the
+        photo to search for; by default the piece the words name, else the most prominent."""
+        query = self.searcher.query(image, text, k, mode, weight, filters, guard, corrections, piece, box)
         person = self._profile(profile) if profile is not None else None
         # With a profile, more candidates: room to re-rank, explore and leave passed items out.
         hits = self.searcher.find(query, extra=POOL + len(person.passed) if person else 0)
@@ -109,14 +123,16 @@ class Engine:
             hits = personalise(hits, query.k, person, vectors, crowd, time.time())
             self.profiles.add_shown(person.id, [h.item_id for h in hits])
         self.demand.searched(query, hits, profile, text)
-        return Results(hits, query.mode, query.applied(), query.notes, query.reading, query.plan)
+        return Results(hits, query.mode, query.applied(), query.notes, query.reading, query.plan,
+                       query.pieces, query.piece)
 
     def complete(self, image: ImageLike | None = None, text: str | None = "", k: int = 3,
                  filters: dict[str, list[str]] | None = None, corrections: dict[str, str] | None = None,
                  item_id: int | None = None, planner: str = "auto") -> Outfit:
         """An outfit: slots (role, ranked hits, why) for what the words ask, around what the
-        shopper has: the photo (as read), the catalog item `item_id`, or pieces the words call
-        theirs ("my black jeans"). `k` hits per slot; `filters` restrict every piece; `planner`
+        shopper has: the photo (every piece worn in it, as read; a piece the words ask for anew,
+        "shoes to go with this", is left out), the catalog item `item_id`, or pieces the words
+        call theirs ("my black jeans"). `k` hits per slot; `filters` restrict every piece; `planner`
         is auto (the AI planner when configured, else rules), llm or rules."""
         k = whole(k, "k", 1, MAX_ALTERNATIVES)
         text, notes = clean_text(text)
@@ -124,10 +140,17 @@ class Engine:
         if planner not in ("auto", "llm", "rules"):
             raise InputError(f"Unknown planner {planner!r}; choose auto, llm or rules.")
         has, reading = [], None
-        if image is not None:
-            picture = load_image(image)
-            reading = self.searcher.read(picture, corrections) if self.reader is not None else None
-            has += photo_pieces(reading, self.attribute_values["articleType"], notes)
+        if image is not None and self.reader is None:
+            has += photo_pieces(None, self.attribute_values["articleType"], notes)
+        elif image is not None:
+            worn = self.searcher.pieces(image)
+            if len(worn) > 1:  # a person: a piece the words ask for is wanted anew, the rest is theirs
+                asked = self.guard.parse(text).include.get("articleType", set())
+                worn = [p for p in worn if not asked & set(ROLE_TYPES.get(p.role, []))]
+            readings = [self.searcher.corrected(p.reading, corrections if len(worn) == 1 else None) for p in worn]
+            for one in readings:
+                has += photo_pieces(one, self.attribute_values["articleType"], notes)
+            reading = readings[0] if readings else None
         if item_id is not None:
             has += item_pieces(self.item(item_id), notes)
         request = plan_outfit(text, self.outfits.vocab, has, planner)
@@ -211,4 +234,11 @@ def load_engine(index_dir: str | Path | None = None, model: str | None = None,
             log.warning(warnings[-1])
     composer = GatedComposer.load(Path(composer_dir or settings.COMPOSER_DIR), encoder.weights_hash)
     reader = PhotoReader.load(Path(reader_dir or settings.READER_DIR), encoder.weights_hash)
-    return Engine(index, encoder, composer, reader, warnings, profiles)
+    pose = None
+    if str(settings.POSE_DIR) != "off" and all((settings.POSE_DIR / f).is_file() for f in POSE_FILES):
+        pose = PoseModel(settings.POSE_DIR)
+    elif str(settings.POSE_DIR) != "off":
+        warnings.append(f"No pose models in {settings.POSE_DIR}: a photo of a person is searched as one piece. "
+                        "Run `python -m fashion_rag prepare` to fetch them.")
+        log.warning(warnings[-1])
+    return Engine(index, encoder, composer, reader, warnings, profiles, pose)

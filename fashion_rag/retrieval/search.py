@@ -1,7 +1,9 @@
 """The query side: photo and/or text -> fused query vector -> vector store search, filtered by the
 attribute guard -> hits, each with why it matched.
 
-With a photo, the photo reader says what it shows, and the `guided` mode (what `auto` picks for a
+With a photo of a person, the search is for one of the pieces they wear (fashion_rag.encoding.pieces):
+the one the words name, the one asked for, or the most prominent. The photo reader says what it
+(or a photo of one garment) shows, and the `guided` mode (what `auto` picks for a
 photo, with or without words) keeps that through the tweak (fashion_rag.retrieval.tweak). A search
 is two calls, `query` (check, read, encode, fuse) and `find` (search the store, explain), so that the
 engine can load a shopper's profile in between and ask for a wider pool to re-rank."""
@@ -17,6 +19,8 @@ from fashion_rag.data.catalog import attribute_values, type_group
 from fashion_rag.data.images import ImageLike, load_image
 from fashion_rag.encoding.encoder import Encoder
 from fashion_rag.encoding.fusion import MODES, NEEDS, GatedComposer, query_vector
+from fashion_rag.encoding.pieces import Piece, PieceFinder, pointed
+from fashion_rag.encoding.pose import PoseModel
 from fashion_rag.encoding.reader import ATTRIBUTES as READ_ATTRIBUTES
 from fashion_rag.encoding.reader import PhotoReader, Reading, pattern_of
 from fashion_rag.errors import InputError
@@ -24,6 +28,7 @@ from fashion_rag.retrieval import tweak
 from fashion_rag.retrieval.guard import Constraints, Guard
 from fashion_rag.retrieval.hits import Hit
 from fashion_rag.retrieval.index import Index
+from fashion_rag.retrieval.inputs import box as checked_box
 from fashion_rag.retrieval.inputs import clean_text, number, whole
 from fashion_rag.retrieval.tweak import Plan, plan, prior
 
@@ -50,6 +55,8 @@ class Query:
     reading: Reading | None = None
     plan: Plan | None = None
     bonus: np.ndarray | None = None  # the reading prior per catalog row (guided mode)
+    pieces: list[Piece] | None = None  # what the photo shows: the pieces worn, or the whole photo
+    piece: int | None = None  # the one searched for
 
     def applied(self) -> list[str]:
         """The constraints applied and what the tweak kept and changed, for a status line."""
@@ -61,8 +68,9 @@ class Searcher:
     reader if trained for that encoder, and a guard over the catalog's own attribute values."""
 
     def __init__(self, index: Index, encoder: Encoder, composer: GatedComposer | None = None,
-                 reader: PhotoReader | None = None):
+                 reader: PhotoReader | None = None, pose: PoseModel | None = None):
         self.index, self.encoder, self.composer, self.reader = index, encoder, composer, reader
+        self.finder = PieceFinder(encoder, reader, pose) if reader is not None else None
         self.items = index.items
         self.records = self.items.to_dict("records")
         self.row_of = {int(i): row for row, i in enumerate(self.items["id"])}
@@ -107,11 +115,34 @@ class Searcher:
         Encoder.look, if already computed), with the corrections applied."""
         if features is None:
             features = self.encoder.look_at_images([picture])[1][0]
-        reading = self.reader.read(features, picture)
+        return self.corrected(self.reader.read(features, picture), corrections)
+
+    def corrected(self, reading: Reading, corrections: dict[str, str] | None) -> Reading:
+        """The reading with the shopper's corrections (checked) put first, at confidence 1."""
         for attribute, value in self.check_corrections(corrections).items():
             reading.values[attribute] = [(value, 1.0)] + [(v, 0.0) for v, _ in reading.values[attribute] if v != value]
             reading.corrected += (attribute,)
         return reading
+
+    def pieces(self, image: ImageLike) -> list[Piece]:
+        """The pieces worn in the photo, most prominent first; a photo with nobody in it is one piece."""
+        if self.finder is None:
+            raise InputError("Finding pieces needs the photo reader, which was not trained for this "
+                             "encoder (run `python -m fashion_rag prepare`).")
+        return self.finder.find(load_image(image))
+
+    def _chosen(self, picture, asked: Constraints, piece, box) -> tuple[list[Piece], int]:
+        """The pieces in the photo and the one to search for: the hand-drawn box, the piece
+        asked for by number, the one the words name, or the most prominent."""
+        if box is not None:
+            x0, y0, x1, y1 = checked_box(box, picture.size)
+            found = self.finder.whole(picture.crop((x0, y0, x1, y1)))
+            found.box, found.region = (x0, y0, x1, y1), "drawn"
+            return [found], 0
+        pieces = self.finder.find(picture)
+        if piece is not None:
+            return pieces, whole(piece, "The piece", 0, len(pieces) - 1)
+        return pieces, pointed(pieces, asked.include.get("articleType", set()))
 
     def check_corrections(self, corrections: dict | None) -> dict[str, str]:
         """Corrections of the photo reading in canonical form; unknown ones are an InputError."""
@@ -150,9 +181,12 @@ class Searcher:
 
     def query(self, image: ImageLike | None = None, text: str | None = None, k: int = 10,
               mode: str = "auto", weight: float = 0.5, filters: dict[str, list[str]] | None = None,
-              guard: bool = True, corrections: dict[str, str] | None = None) -> Query:
+              guard: bool = True, corrections: dict[str, str] | None = None,
+              piece: int | None = None, box=None) -> Query:
         """The search checked (anything unusable is an InputError), the photo read, and photo and
-        words encoded and fused as `mode` asks; with `guard` on, the words' constraints filter."""
+        words encoded and fused as `mode` asks; with `guard` on, the words' constraints filter.
+        `piece` (its number in `pieces`) or `box` (x0, y0, x1, y1 pixels) picks what in the photo to
+        search for; by default the piece the words name, else the most prominent."""
         k, weight = whole(k, "k", 1, MAX_K), number(weight, "The text weight", 0.0, 1.0)
         text, notes = clean_text(text)
         filters = self.guard.check_filters(filters)
@@ -166,11 +200,14 @@ class Searcher:
         # Negated words ("no stripes") are kept out of the text vector, which would pull towards them.
         query_text = constraints.text or (text if picture is None else "")
         mode = self.resolve_mode(mode, picture is not None, bool(query_text) or (not text and picture is None))
-        image_vec = features = reading = the_plan = bonus = None
-        if picture is not None:
-            (image_vec,), (features,) = self.encoder.look_at_images([picture])
-        if picture is not None and self.reader is not None:
-            reading = self.read(picture, corrections, features)
+        image_vec = reading = the_plan = bonus = pieces = chosen = None
+        if picture is not None and self.finder is not None:
+            pieces, chosen = self._chosen(picture, asked, piece, box)
+            image_vec, reading = pieces[chosen].vector, self.corrected(pieces[chosen].reading, corrections)
+        elif picture is not None:
+            if piece is not None or box is not None:
+                raise InputError("Choosing a piece of the photo needs the photo reader (run `python -m fashion_rag prepare`).")
+            image_vec = self.encoder.encode_images([picture])[0]
         if mode == "guided":
             the_plan = plan(reading, asked, query_text)
             query_text, weight = the_plan.text, tweak.WEIGHT
@@ -178,7 +215,8 @@ class Searcher:
         text_vec = self.encoder.encode_texts([query_text or "a fashion product"])[0] \
             if query_text or (picture is None and mode != "guided") else None
         vector = query_vector(mode, image_vec, text_vec, weight, self.composer)
-        return Query(k, mode, constraints, notes, vector, image_vec, text_vec, query_text, reading, the_plan, bonus)
+        return Query(k, mode, constraints, notes, vector, image_vec, text_vec, query_text, reading, the_plan,
+                     bonus, pieces, chosen)
 
     def find(self, query: Query, extra: int = 0) -> list[Hit]:
         """Up to k (+ extra, for re-ranking) hits that meet the query's constraints, best first,

@@ -1,0 +1,186 @@
+"""The pieces a person wears, from where their body is: a box per body region (upper body, legs,
+feet) from the pose landmarks, each read by the photo reader as one of the garments that region can
+hold, and given an outfit role. A dress read on the upper body takes the legs too: one piece.
+
+Boxes are cut to the garment the reading names: shorts end at the knee, trousers at the ankle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from ..data.catalog import TYPE_GROUPS
+from ..data.wardrobe import ROLE_TYPES
+from .encoder import Encoder
+from .pose import Body, PoseModel
+from .reader import PhotoReader, Reading
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the photo's pixels
+
+# What each body region can hold, as the photo reader's type groups.
+REGIONS = {"upper": ["t-shirt", "shirt", "top", "kurta", "sweater", "jacket", "dress"],
+           "lower": ["trousers", "shorts", "skirt", "dress"],
+           "feet": ["shoes", "heels", "flats", "sandals"]}
+ROLE_OF = {group: next((role for role, kinds in ROLE_TYPES.items() if kinds_[0] in kinds), "other")
+           for group, kinds_ in TYPE_GROUPS.items()}
+LOOK_BELOW = {"bottom", "one-piece"}  # a photo read as these may be a waist-down shot: look for legs
+ONE_PIECE = {group for group, role in ROLE_OF.items() if role == "one-piece"}
+# Around a piece's box the encoder also sees this share of its size on each side: catalog photos
+# show a garment on a person, framed loosely. Chosen on the dev photos (scripts/look_eval.py: search
+# P@10 0.81 at 0, 0.90 at 0.25, 0.92 at 0.4, 0.94 at 0.6); 0.4 keeps the piece a third of the crop.
+CONTEXT = 0.4
+MIN_SIDE = 0.06  # a region narrower or shorter than this share of the photo is not a piece
+
+# MediaPipe landmark numbers.
+SHOULDERS, ELBOWS, HIPS, KNEES, ANKLES, FEET = (11, 12), (13, 14), (23, 24), (25, 26), (27, 28), (29, 30, 31, 32)
+
+
+@dataclass
+class Piece:
+    """One worn piece: where it is, what the reader sees there, and its outfit role."""
+    box: Box
+    role: str
+    reading: Reading
+    region: str  # upper, lower, feet, upper+lower (a one-piece) or photo (no person found)
+    vector: np.ndarray | None = field(default=None, repr=False)  # the crop's image vector
+    features: np.ndarray | None = field(default=None, repr=False)  # and its tower features
+
+    @property
+    def area(self) -> int:
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
+    def label(self) -> str:
+        """'blue trousers': the piece's colour and type as the reader sees them."""
+        return f"{self.reading.top('colour')[0].lower()} {self.reading.top('type')[0]}"
+
+    def as_dict(self) -> dict:
+        return {"label": self.label(), "role": self.role, "box": list(self.box), "region": self.region,
+                "reading": self.reading.as_dict()}
+
+
+def regions(body: Body, width: int, height: int) -> dict[str, Box]:
+    """Boxes for the body regions the photo shows, in pixels, before any reading."""
+    def clip(x0: float, y0: float, x1: float, y1: float) -> Box | None:
+        box = (max(0, int(x0)), max(0, int(y0)), min(width, int(x1)), min(height, int(y1)))
+        wide, tall = box[2] - box[0], box[3] - box[1]
+        return box if wide >= MIN_SIDE * width and tall >= MIN_SIDE * height else None
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        return points[(points[:, 1] < height) & (points[:, 1] >= 0)]
+
+    shoulders, hips = body.seen(*SHOULDERS), inside(body.seen(*HIPS))
+    found: dict[str, Box | None] = {}
+    span = np.ptp(body.points[list(SHOULDERS), 0]) if len(shoulders) == 2 else width / 3
+    torso = (hips[:, 1].mean() - shoulders[:, 1].mean()) if len(shoulders) and len(hips) else 1.4 * span
+    if len(shoulders):
+        arms = np.vstack([shoulders, body.seen(*ELBOWS), hips])
+        bottom = hips[:, 1].mean() + 0.12 * torso if len(hips) else shoulders[:, 1].mean() + 1.1 * torso
+        found["upper"] = clip(arms[:, 0].min() - 0.1 * span, shoulders[:, 1].min() - 0.12 * torso,
+                              arms[:, 0].max() + 0.1 * span, bottom)
+    if len(hips):
+        legs = np.vstack([hips, inside(body.seen(*KNEES)), inside(body.seen(*ANKLES))])
+        hip_span = max(np.ptp(body.points[list(HIPS), 0]), 0.5 * span)
+        ankles = inside(body.seen(*ANKLES))
+        bottom = ankles[:, 1].max() + 0.04 * torso if len(ankles) else height
+        found["lower"] = clip(legs[:, 0].min() - 0.3 * hip_span, hips[:, 1].min() - 0.1 * torso,
+                              legs[:, 0].max() + 0.3 * hip_span, bottom)
+    ankles, feet = inside(body.seen(*ANKLES)), body.seen(*FEET)
+    feet = feet[feet[:, 1] < 1.1 * height]  # toes just past the edge still place the shoes
+    if len(ankles) and len(feet) >= 2:  # a shoe reaches from the ankle to the toe, and a little aside
+        pad = 0.1 * (ankles[:, 1].mean() - hips[:, 1].mean() if len(hips) else torso)
+        found["feet"] = clip(feet[:, 0].min() - pad, ankles[:, 1].mean(), feet[:, 0].max() + pad,
+                             feet[:, 1].max() + 0.3 * pad)
+    return {name: box for name, box in found.items() if box is not None}
+
+
+def widened(box: Box, width: int, height: int) -> Box:
+    """The box with CONTEXT of its size added around (within the photo): what the encoder sees."""
+    x0, y0, x1, y1 = box
+    dx, dy = CONTEXT * (x1 - x0), CONTEXT * (y1 - y0)
+    return max(0, int(x0 - dx)), max(0, int(y0 - dy)), min(width, int(x1 + dx)), min(height, int(y1 + dy))
+
+
+def narrowed(reading: Reading, groups: list[str]) -> Reading:
+    """The reading with its type confined to what a region can hold (renormalised)."""
+    kept = [(v, p) for v, p in reading.values["type"] if v in groups]
+    total = sum(p for _, p in kept) or 1.0
+    return Reading(reading.values | {"type": [(v, p / total) for v, p in kept]}, reading.corrected)
+
+
+def cut_to_length(box: Box, group: str, body: Body, height: int) -> Box:
+    """A lower-body box ends where the garment does: shorts at the knee, a skirt or dress below it."""
+    knees = body.seen(*KNEES)
+    knees = knees[knees[:, 1] < height]
+    if group not in {"shorts", "skirt", "dress"} or not len(knees):
+        return box
+    knee = knees[:, 1].mean()
+    end = knee + (0.0 if group == "shorts" else 0.15 * (knee - box[1]))
+    return box[0], box[1], box[2], int(min(box[3], max(end, box[1] + 1)))
+
+
+def assemble(body: Body, boxes: dict[str, Box], readings: dict[str, Reading], height: int) -> list[Piece]:
+    """Pieces from the regions' boxes and readings, most prominent (largest) first."""
+    pieces = {}
+    for name, box in boxes.items():
+        reading = narrowed(readings[name], REGIONS[name])
+        pieces[name] = Piece(box, ROLE_OF[reading.top("type")[0]], reading, name)
+    upper, lower = pieces.get("upper"), pieces.get("lower")
+    if upper and lower and (upper.role == "one-piece" or lower.role == "one-piece"):
+        dress = upper if upper.role == "one-piece" else lower
+        group = dress.reading.top("type")[0]
+        box = (min(upper.box[0], lower.box[0]), upper.box[1], max(upper.box[2], lower.box[2]), lower.box[3])
+        box = cut_to_length(box, group, body, height)
+        whole = narrowed(dress.reading, sorted(ONE_PIECE))
+        pieces = {k: v for k, v in pieces.items() if k not in ("upper", "lower")}
+        pieces["upper+lower"] = Piece(box, "one-piece", whole, "upper+lower")
+    elif lower:
+        lower.box = cut_to_length(lower.box, lower.reading.top("type")[0], body, height)
+    return sorted(pieces.values(), key=lambda p: -p.area)
+
+
+def role_of(reading: Reading) -> str:
+    return ROLE_OF.get(reading.top("type")[0], "other")
+
+
+class PieceFinder:
+    """A photo -> the pieces worn in it (a photo with no person is one piece: the whole photo)."""
+
+    def __init__(self, encoder: Encoder, reader: PhotoReader, pose: PoseModel | None):
+        self.encoder, self.reader, self.pose = encoder, reader, pose
+
+    def whole(self, picture: Image.Image, vector: np.ndarray | None = None,
+              features: np.ndarray | None = None) -> Piece:
+        """The whole photo as one piece."""
+        if features is None:
+            (vector,), (features,) = self.encoder.look_at_images([picture])
+        reading = self.reader.read(features, picture)
+        return Piece((0, 0, *picture.size), role_of(reading), reading, "photo", vector, features)
+
+    def find(self, picture: Image.Image, whole: Piece | None = None) -> list[Piece]:
+        """The pieces worn in the photo, most prominent first; [whole photo] when nobody wears any."""
+        whole = whole or self.whole(picture)
+        body = self.pose.find(picture, look_below=whole.role in LOOK_BELOW) if self.pose else None
+        boxes = regions(body, *picture.size) if body is not None else {}
+        if not boxes:
+            return [whole]
+        crops = {name: picture.crop(widened(box, *picture.size)) for name, box in boxes.items()}
+        vectors, features = self.encoder.look_at_images(list(crops.values()))
+        readings = {name: self.reader.read(f, crop) for (name, crop), f in zip(crops.items(), features)}
+        pieces = assemble(body, boxes, readings, picture.size[1])
+        row = {name: i for i, name in enumerate(boxes)}
+        for piece in pieces:
+            if piece.region in row:
+                piece.vector, piece.features = vectors[row[piece.region]], features[row[piece.region]]
+            else:  # the merged one-piece box was never encoded
+                (piece.vector,), (piece.features,) = self.encoder.look_at_images(
+                    [picture.crop(widened(piece.box, *picture.size))])
+        return pieces or [whole]
+
+
+def pointed(pieces: list[Piece], article_types: set[str]) -> int:
+    """The piece the shopper's words name ("the shoes but in black": the shoes), else the most
+    prominent one (the first)."""
+    roles = {role for role, kinds in ROLE_TYPES.items() if article_types & set(kinds)}
+    return next((i for i, piece in enumerate(pieces) if piece.role in roles), 0)
