@@ -189,3 +189,44 @@ def test_a_file_that_is_not_a_photo_gets_a_clear_message(app_url, browser, tmp_p
     browser.get(app_url)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0].send_keys(str(fake))
     wait.until(lambda d: [t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body") if "not a photo" in t.text])
+
+
+PIECES_SHOT = SCREENSHOT.parent / "pieces.png"
+
+
+def test_a_worn_outfit_becomes_piece_chips_and_a_chip_searches_its_piece(app_url, browser, monkeypatch):
+    from selenium.webdriver.common.by import By
+
+    from fashion_rag import settings
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    wait = waiter(browser)
+    browser.get(app_url)
+    upload = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]"))[0]
+    upload.send_keys(str(settings.CATALOG_DIR / "images" / "16612.jpg"))  # shirt, trousers, shoes
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#query-image img"))  # the photo is in
+    browser.find_element(By.XPATH, "//button[normalize-space()='Search']").click()
+
+    def chips(driver) -> list:
+        return [c for c in driver.find_elements(By.CSS_SELECTOR, "#pieces label") if c.is_displayed()]
+
+    wait.until(lambda d: len(chips(d)) >= 2)
+    labels = [c.text for c in chips(browser)]
+    assert any("shirt" in t for t in labels) and any("trousers" in t for t in labels), labels
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#pieces-view img.mask")) >= 2)  # boxes
+
+    def captions(driver) -> list[str]:
+        return [c.get_attribute("textContent") for c in driver.find_elements(By.CSS_SELECTOR, "#gallery .caption-label")]
+
+    def mostly(driver, kinds: tuple[str, ...]) -> bool:
+        shown = captions(driver)
+        return len(shown) >= 8 and sum(any(k in c for k in kinds) for c in shown) >= 0.75 * len(shown)
+
+    wait.until(lambda d: mostly(d, ("Trousers", "Jeans")))  # first: the most prominent piece
+    next(c for c in chips(browser) if "shirt" in c.text).click()
+    wait.until(lambda d: mostly(d, ("Shirt", "Jacket")))  # the top reads "shirt or jacket?"
+    assert "shirt" in browser.find_element(By.CSS_SELECTOR, "#pieces input:checked").find_element(By.XPATH, "..").text
+    assert not browser.find_elements(By.CSS_SELECTOR, ".toast-body.error")
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(PIECES_SHOT))  # the README's shop-the-look picture is a reviewed copy
+    assert PIECES_SHOT.stat().st_size > 10_000

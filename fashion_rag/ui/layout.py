@@ -12,10 +12,10 @@ from starlette.middleware import Middleware
 
 from fashion_rag import Engine, serving, settings
 from fashion_rag.retrieval.guard import MAX_CHARS
-from fashion_rag.ui import insights, outfit, query, selection, stylist, taste
+from fashion_rag.ui import insights, outfit, pieces, query, selection, stylist, taste
 from fashion_rag.ui.session import bind, new_session
 from fashion_rag.ui.widgets import (CheckedCheckbox, CheckedCheckboxGroup, CheckedDropdown, CheckedNumber,
-                                    CheckedRadio, CheckedSlider, CheckedTextbox, QueryImage)
+                                    CheckedRadio, CheckedSlider, CheckedTextbox, OptionalNumber, QueryImage)
 
 INTRO = ("Upload an outfit photo and/or describe what you want (*\"in red\"*, *\"no stripes\"*, "
          "*\"same vibe but for summer\"*): you get matching catalog pieces and a short styling note.")
@@ -57,15 +57,28 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=300):
                 image = QueryImage(label="Outfit photo (optional)", type="pil", height=240,
-                                   sources=["upload", "webcam", "clipboard"])
+                                   sources=["upload", "webcam", "clipboard"], elem_id="query-image")
+                # What /search takes: the piece's number, or a box "x0,y0,x1,y1" (empty: neither).
+                piece_no = OptionalNumber(None, visible=False, precision=0, minimum=0, label="The piece")
+                box = CheckedTextbox(visible=False, label="The marked area")
                 text = CheckedTextbox(label="What you want", lines=1, max_lines=3, max_length=MAX_CHARS,
                                   placeholder="e.g. same vibe but in softer colours for fall")
                 with gr.Row():
                     search_btn = gr.Button("Search", variant="primary", min_width=100)
                     complete_btn = gr.Button("Complete the look", min_width=100, elem_id="complete")
+                # A person's photo: the pieces they wear, as chips and as boxes over the photo.
+                piece = CheckedRadio([], value=None, label="Search for", info=pieces.PIECES_INFO,
+                                     visible=False, elem_id="pieces")
+                pieces_view = gr.AnnotatedImage(label="Pieces in your photo", visible=False, height=240,
+                                                show_legend=True, elem_id="pieces-view")
                 rows, labels = query.example_rows()
                 examples = gr.Examples(rows, inputs=[image, text], example_labels=labels,
                                        cache_examples=False, label="Try one", api_visibility="private")
+                with gr.Accordion("Mark a piece by hand", open=False, elem_id="marking-box"):
+                    marking = gr.ImageEditor(type="numpy", sources=[], transforms=[], layers=False,
+                                             height=300, show_label=False, elem_id="marking",
+                                             brush=gr.Brush(colors=["#e11d48"], default_size=18))
+                    mark_btn = gr.Button("Search the marked area", size="sm", elem_id="mark-search")
                 with gr.Accordion("Advanced", open=False):
                     mode = CheckedRadio(modes, value="auto", label="Mode",
                                         info="auto: photo, text or both, from what you give")
@@ -126,9 +139,15 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
                             quiz_skip = gr.Button("Skip the quiz", size="sm", elem_id="quiz-skip")
 
         # Search and reading: every search path records a step, then the stylist replies to it.
-        search_inputs = [image, text, mode, weight, k, *filters, *corrections, personal, session]
+        search_inputs = [image, text, mode, weight, k, *filters, *corrections, personal, piece_no, box, session]
         run_search = bind(query.search, engine)
         reading_json = gr.JSON(visible=False)
+
+        def searched(event, **api):
+            """After a search: its pieces as chips and boxes, then the history and the reply."""
+            event.success(pieces.show, session, [piece, pieces_view], show_progress="hidden",
+                          api_visibility="private")
+            then_reply(event, **api)
 
         def then_reply(event, keep_selection: bool = False, **api):
             """After a step: refresh the history (unless only a piece was swapped), then the reply."""
@@ -139,17 +158,32 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
             after.success(stylist.reply, session, reply_md, show_progress="minimal", **api)
 
         search_outputs = [gallery, status, views, session]
-        then_reply(gr.on([search_btn.click, text.submit], run_search, search_inputs,
-                         search_outputs, api_name="search", concurrency_id="search"),
-                   api_name="reply")
+        searched(gr.on([search_btn.click, text.submit], run_search, search_inputs,
+                       search_outputs, api_name="search", concurrency_id="search"),
+                 api_name="reply")
         # An example click fills the inputs, then searches: one click to a first result.
-        then_reply(examples.load_input_event.then(
+        searched(examples.load_input_event.then(
             run_search, search_inputs, search_outputs, concurrency_id="search",
             api_visibility="private"), api_visibility="private")
 
         # A correction re-runs the search at once; a new photo starts from its own reading.
-        then_reply(gr.on([c.input for c in corrections], run_search, search_inputs, search_outputs,
-                         concurrency_id="search", api_visibility="private"), api_visibility="private")
+        searched(gr.on([c.input for c in corrections], run_search, search_inputs, search_outputs,
+                       concurrency_id="search", api_visibility="private"), api_visibility="private")
+
+        # Pieces: a chip or a box over the photo searches that piece; a marked area searches itself.
+        private = {"api_visibility": "private", "show_progress": "hidden"}
+        searched(piece.input(pieces.choose, piece, [piece_no, box], **private)
+                 .then(run_search, search_inputs, search_outputs, concurrency_id="search", api_visibility="private"),
+                 api_visibility="private")
+        searched(pieces_view.select(pieces.clicked_box, None, [piece_no, box], **private)
+                 .then(run_search, search_inputs, search_outputs, concurrency_id="search", api_visibility="private"),
+                 api_visibility="private")
+        searched(mark_btn.click(pieces.marked_box, [marking, image], box, **private)
+                 .success(run_search, search_inputs, search_outputs, concurrency_id="search",
+                          api_visibility="private"), api_visibility="private")
+        image.change(pieces.forget_choice, None, [piece_no, box], **private) \
+            .then(pieces.marking_canvas, image, marking, **private)
+        gr.Button(visible=False).click(bind(pieces.find, engine), image, gr.JSON(visible=False), api_name="pieces")
 
         # Outfits: from the photo and words, or around the selected product; pieces swap per slot.
         outfit_outputs = [outfit_json_box, status, *board.outputs, views, session]

@@ -115,10 +115,11 @@ def _plan(engine: Engine, request: gr.Request, **query) -> Outfit:
 
 def complete(engine: Engine, image: Image.Image | None, text: str | None, mode: str | None, weight: float,
              k: int, gender: Menu, article_type: Menu, colour: Menu, season: Menu, usage: Menu, type_is: str,
-             gender_is: str, colour_is: str, pattern_is: str, personal: bool | None, session: Session,
-             request: gr.Request) -> tuple:
-    """An outfit for the photo and/or words. It takes the search's inputs so that one API call
-    shape serves both; mode, weight and personal are search settings, unused here."""
+             gender_is: str, colour_is: str, pattern_is: str, personal: bool | None, piece: float | None,
+             box: str | None, session: Session, request: gr.Request) -> tuple:
+    """An outfit for the photo and/or words, around every piece worn in the photo. It takes the
+    search's inputs so that one API call shape serves both; mode, weight, personal, piece and box
+    are search settings, unused here."""
     text = (text or "").strip()
     filters, corrections = filters_and_corrections(gender, article_type, colour, season, usage,
                                                    type_is, gender_is, colour_is, pattern_is)

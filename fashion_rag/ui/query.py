@@ -100,9 +100,11 @@ def _same_picture(image: Image.Image, path: str) -> bool:
 
 def search(engine: Engine, image: Image.Image | None, text: str | None, mode: str | None, weight: float,
            k: int, gender: Menu, article_type: Menu, colour: Menu, season: Menu, usage: Menu, type_is: str,
-           gender_is: str, colour_is: str, pattern_is: str, personal: bool | None, session: Session,
-           progress: gr.Progress = gr.Progress()) -> tuple:
-    """Run one search and record it as a step of the session: (gallery, status, tab, session)."""
+           gender_is: str, colour_is: str, pattern_is: str, personal: bool | None, piece: float | None,
+           box: str | None, session: Session, progress: gr.Progress = gr.Progress()) -> tuple:
+    """Run one search and record it as a step of the session: (gallery, status, tab, session).
+    `piece` (a number among the photo's pieces) or `box` ("x0,y0,x1,y1") picks what in the photo
+    to search for; neither: the piece the words name, else the most prominent."""
     text = (text or "").strip()
     filters, corrections = filters_and_corrections(gender, article_type, colour, season, usage,
                                                    type_is, gender_is, colour_is, pattern_is)
@@ -110,7 +112,8 @@ def search(engine: Engine, image: Image.Image | None, text: str | None, mode: st
     profile = session.get("profile") if personal is not False else None
     results = engine_call(lambda: engine.search(
         image=image, text=text or None, k=k, mode=mode or "auto", weight=weight,
-        filters=filters or None, corrections=corrections or None, profile=profile))
+        filters=filters or None, corrections=corrections or None, profile=profile,
+        piece=None if piece is None or image is None else piece, box=(box or None) if image is not None else None))
     for note in getattr(results, "notes", []) or []:
         gr.Warning(note)
     anchor = session.get("anchor")
@@ -118,11 +121,21 @@ def search(engine: Engine, image: Image.Image | None, text: str | None, mode: st
     source = (f"item {anchor['id']}" if from_item else "your photo") if image is not None else ""
     gallery = [(hit.item["path"], caption(hit)) for hit in results]
     status = status_line(results)
-    step = {"image": anchor["path"] if from_item else small_photo(image), "anchor": anchor if from_item else None,
+    photo = small_photo(image)
+    step = {"image": anchor["path"] if from_item else photo, "anchor": anchor if from_item else None,
             "source": source, "text": text, "hits": list(results), "gallery": gallery,
-            "status": status, "reply": ""}
+            "status": status, "reply": "", "pieces": shown_pieces(results, image, photo),
+            "piece": getattr(results, "piece", None)}
     return gallery, status, gr.Tabs(selected="matches"), {**session, "steps": add_step(session, step),
                                                           "selected": None, "anchor": step["anchor"]}
+
+
+def shown_pieces(results: Results, image: Image.Image | None, photo) -> list[dict]:
+    """The photo's pieces for the page: each as JSON, with its box on the step's (smaller) photo."""
+    if image is None or not isinstance(photo, Image.Image):
+        return []
+    scale = photo.size[0] / image.size[0]
+    return [p.as_dict() | {"shown_box": [round(v * scale) for v in p.box]} for p in getattr(results, "pieces", [])]
 
 
 def describe(engine: Engine, image: Image.Image | None) -> dict:
