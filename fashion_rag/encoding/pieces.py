@@ -159,7 +159,8 @@ class PieceFinder:
         return Piece((0, 0, *picture.size), role_of(reading), reading, "photo", vector, features)
 
     def find(self, picture: Image.Image, whole: Piece | None = None) -> list[Piece]:
-        """The pieces worn in the photo, most prominent first; [whole photo] when nobody wears any."""
+        """The pieces worn in the photo, most prominent first (the one of the role the whole photo
+        reads as, then by size); [whole photo] when nobody wears any."""
         whole = whole or self.whole(picture)
         body = self.pose.find(picture, look_below=whole.role in LOOK_BELOW) if self.pose else None
         boxes = regions(body, *picture.size) if body is not None else {}
@@ -176,6 +177,9 @@ class PieceFinder:
             else:  # the merged one-piece box was never encoded
                 (piece.vector,), (piece.features,) = self.encoder.look_at_images(
                     [picture.crop(widened(piece.box, *picture.size))])
+        # The photo as a whole says what it is about (a shot of trousers shows a top too): that
+        # piece leads, then the rest, largest first.
+        pieces.sort(key=lambda p: p.role != whole.role)
         return pieces or [whole]
 
 

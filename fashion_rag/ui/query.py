@@ -103,8 +103,8 @@ def search(engine: Engine, image: Image.Image | None, text: str | None, mode: st
            gender_is: str, colour_is: str, pattern_is: str, personal: bool | None, piece: float | None,
            box: str | None, session: Session, progress: gr.Progress = gr.Progress()) -> tuple:
     """Run one search and record it as a step of the session: (gallery, status, tab, session).
-    `piece` (a number among the photo's pieces) or `box` ("x0,y0,x1,y1") picks what in the photo
-    to search for; neither: the piece the words name, else the most prominent."""
+    `piece` (a number among the photo's pieces; -1: none) or `box` ("x0,y0,x1,y1") picks what in
+    the photo to search for; neither: the piece the words name, else the most prominent."""
     text = (text or "").strip()
     filters, corrections = filters_and_corrections(gender, article_type, colour, season, usage,
                                                    type_is, gender_is, colour_is, pattern_is)
@@ -113,7 +113,7 @@ def search(engine: Engine, image: Image.Image | None, text: str | None, mode: st
     results = engine_call(lambda: engine.search(
         image=image, text=text or None, k=k, mode=mode or "auto", weight=weight,
         filters=filters or None, corrections=corrections or None, profile=profile,
-        piece=None if piece is None or image is None else piece, box=(box or None) if image is not None else None))
+        piece=None if piece is None or piece < 0 or image is None else piece, box=(box or None) if image is not None else None))
     for note in getattr(results, "notes", []) or []:
         gr.Warning(note)
     anchor = session.get("anchor")

@@ -69,11 +69,6 @@ def _number(widget, payload: Any) -> Any:
     return value
 
 
-def _optional_number(widget, payload: Any) -> Any:
-    """Nothing (None or empty), or a number as _number checks it."""
-    return None if payload is None or payload == "" else _number(widget, payload)
-
-
 def _listing(widget) -> list:
     return [value for _, value in widget.choices]
 
@@ -138,7 +133,6 @@ def _menu(widget, payload: Any) -> Any:
 
 CheckedSlider = _checked(gr.Slider, _number)
 CheckedNumber = _checked(gr.Number, _number)
-OptionalNumber = _checked(gr.Number, _optional_number)
 CheckedDropdown = _checked(gr.Dropdown, _menu)
 CheckedRadio = _checked(gr.Radio, _choice)
 CheckedCheckboxGroup = _checked(gr.CheckboxGroup, _choices)
