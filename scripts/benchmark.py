@@ -17,7 +17,7 @@ tier holds ~100 noisy copies of each, nearly tied in distance to a query: a hard
 distances (k_factor matters), an easy one for choosing IVF cells (nprobe hardly matters).
 
     python scripts/benchmark.py [--index DIR] [--quick] [--sizes 10000,100000,1000000]
-                                [--stores 1000000,10000000] [--stores-only] [--demand-log]
+                                [--stores 1000000,10000000] [--stores-only] [--demand-log] [--pieces]
                                 [--repeats 20] [--json results.json]
 """
 from __future__ import annotations
@@ -274,29 +274,63 @@ def bench_api(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def alternating(switch: Callable[[bool], object], call: Callable[[], object], repeats: int) -> dict[bool, list[float]]:
+    """Seconds per `call` with `switch(False)` and `switch(True)` in turn, call by call, so that
+    machine load hits both alike (the first 3 of each are warm-up, dropped)."""
+    samples = {False: [], True: []}
+    for n in range(2 * (repeats + 3)):
+        switch(bool(n % 2))
+        start = time.perf_counter()
+        call()
+        samples[bool(n % 2)].append(time.perf_counter() - start)
+    return {state: times[3:] for state, times in samples.items()}
+
+
 def bench_demand_log(engine: Engine, repeats: int) -> list[Row]:
     """engine.search (catalog photo + "in red") with the demand log off and on, alternating call by
     call so that machine load hits both alike, and the log's own work on the request path (writing
     happens on its thread, so the searches with it on include that thread's share of the cores)."""
     paths = cycling(list(engine.items["path"].sample(n=64, random_state=0)))
-    off, samples = engine.demand, {False: [], True: []}
+    off = engine.demand
     with tempfile.TemporaryDirectory(prefix="fashion-rag-bench-") as tmp:
         on = DemandLog(Path(tmp) / "insights.sqlite3", engine.items)
-        for n in range(2 * (repeats + 3)):
-            engine.demand = on if n % 2 else off
-            start = time.perf_counter()
-            engine.search(image=paths(), text="in red", k=K)
-            samples[bool(n % 2)].append(time.perf_counter() - start)
+        samples = alternating(lambda logged: setattr(engine, "demand", on if logged else off),
+                              lambda: engine.search(image=paths(), text="in red", k=K), repeats)
         engine.demand = off
         query = engine.searcher.query(paths(), "in red", K)
         hits = engine.searcher.find(query)
         record = time_calls(lambda: on.searched(query, hits, "benchmark-shopper", "in red"), repeats * 10, 3)
         on.close()
     name = "search image + 'in red'"
-    return [Row("demand log", f"{name}, log off", samples[False][3:], rate_unit="q/s"),
-            Row("demand log", f"{name}, log on", samples[True][3:], rate_unit="q/s"),
+    return [Row("demand log", f"{name}, log off", samples[False], rate_unit="q/s"),
+            Row("demand log", f"{name}, log on", samples[True], rate_unit="q/s"),
             *with_target([Row("demand log", "recording one search (on the request path)", record, unit="µs")],
                          f"p50 < {DEMAND_LOG_TARGET_MS:g} ms", lambda r: r.median * 1e3 < DEMAND_LOG_TARGET_MS)]
+
+
+def bench_pieces(engine: Engine, repeats: int) -> list[Row]:
+    """engine.search (photo + "in red") with the pose models on and off, alternating call by call,
+    on held-out catalog photos of people (tests/data/worn_pieces.csv) and on photos with nobody in
+    them (that file's empty shots, and flat shoes and bags): what finding the pieces adds."""
+    labels = pd.read_csv(Path(__file__).resolve().parent.parent / "tests" / "data" / "worn_pieces.csv")
+    images = settings.CATALOG_DIR / "images"
+    people = [str(images / f"{i}.jpg") for i in labels[labels["role"] != "none"]["id"].unique()]
+    flat = engine.items[engine.items["articleType"].isin(["Casual Shoes", "Handbags", "Belts", "Watches"])]
+    nobody = [str(images / f"{i}.jpg") for i in labels[labels["role"] == "none"]["id"].unique()] + \
+        list(flat["path"].sample(n=30, random_state=0))
+    finder, rows = engine.searcher.finder, []
+    pose = finder.pose
+    for name, photos in (("a person", people), ("nobody", nobody)):
+        next_photo = cycling(photos)
+        samples = alternating(lambda found: setattr(finder, "pose", pose if found else None),
+                              lambda: engine.search(image=next_photo(), text="in red", k=K), repeats)
+        finder.pose = pose
+        rows += [Row("shop the look", f"photo of {name} + 'in red', pieces off", samples[False], rate_unit="q/s"),
+                 Row("shop the look", f"photo of {name} + 'in red', pieces on", samples[True], rate_unit="q/s")]
+    next_photo = cycling(people)
+    rows.append(Row("shop the look", "engine.pieces, photo of a person",
+                    time_calls(lambda: engine.pieces(next_photo()), repeats, 3), rate_unit="photos/s"))
+    return rows
 
 
 def peak_rss_row(name: str) -> Row:
@@ -472,6 +506,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-app", action="store_true", help="no encoder/fusion/end-to-end/build benchmarks")
     p.add_argument("--skip-api", action="store_true", help="no API-level (gradio_client) latency")
     p.add_argument("--demand-log", action="store_true", help="also search with the demand log off and on")
+    p.add_argument("--pieces", action="store_true", help="also search photos with the pose models on and off")
     p.add_argument("--queries", type=int, default=200, help="queries per FAISS latency/recall row")
     p.add_argument("--full-dim-max", type=int, default=100_000,
                    help="tiers larger than this use the image half of the vectors only")
@@ -502,6 +537,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [] if args.skip_app else bench_app(engine, args.catalog, args)
     rows += [] if args.skip_api else bench_api(args)
     rows += bench_demand_log(engine, args.repeats) if args.demand_log else []
+    rows += bench_pieces(engine, args.repeats) if args.pieces else []
     rows.append(peak_rss_row("peak RSS (ru_maxrss) before the FAISS tiers"))
     faiss_rows, tiers = bench_faiss(engine.index.vectors, engine.index.dim, args)
     faiss.omp_set_num_threads(app_faiss_threads)
