@@ -97,6 +97,8 @@ def test_complete_the_look_never_fills_a_slot_the_person_wears(engine):
     outfit = engine.complete(image=photo(SHIRT_AND_TROUSERS), text="complete this look", planner="rules")
     assert outfit.slots and not worn & {s.role for s in outfit.slots}
     assert {p.role for p in outfit.context} == worn  # the board names what it built around
+    around = next(line for line in outfit.describe() if line.startswith("around your photo ("))
+    assert "trousers" in around and "shirt" in around
     shoes = engine.complete(image=photo(SHIRT_AND_TROUSERS), text="shoes to go with this", planner="rules")
     assert [s.role for s in shoes.slots] == ["shoes"]
     assert {p.role for p in shoes.context} == worn - {"shoes"}  # around the shirt and trousers

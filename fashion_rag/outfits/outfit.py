@@ -99,13 +99,11 @@ class Outfit:
         out = [f"planned by {'the AI planner' if self.planner == 'llm' else 'rules'}"]
         if self.gender:
             out.append(f"for {self.gender}")
-        if self.context:
-            out.append("around " + ", ".join(_has(p) for p in self.context))
+        if self.context:  # "around your photo (black trousers, white shirt), your red dress"
+            worn = [p.words for p in self.context if p.source == "photo"]
+            out.append("around " + ", ".join([f"your photo ({', '.join(worn)})"] * bool(worn) +
+                                             [f"your {p.words}" for p in self.context if p.source != "photo"]))
         return out
-
-
-def _has(piece: Piece) -> str:
-    return f"your photo ({piece.words})" if piece.source == "photo" else f"your {piece.words}"
 
 
 class Outfitter:
