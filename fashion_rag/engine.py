@@ -112,7 +112,7 @@ class Engine:
         `corrections` (attribute -> value) fix the photo reading, for the guided mode. With a
         `profile` id, the shopper's taste re-ranks the matches (fashion_rag.taste.ranking).
         `piece` (a number in `pieces(image)`) or `box` (x0, y0, x1, y1 pixels) says what in the
-        photo to search for; by default the piece the words name, else the most prominent."""
+        photo to search for; by default the piece the words name, else the photo as a whole."""
         query = self.searcher.query(image, text, k, mode, weight, filters, guard, corrections, piece, box)
         person = self._profile(profile) if profile is not None else None
         # With a profile, more candidates: room to re-rank, explore and leave passed items out.

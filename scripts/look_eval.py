@@ -11,8 +11,8 @@ Used by scripts/evaluate.py; `python scripts/look_eval.py [--split test|dev]` ru
 - Held-out catalog photos of the split's half whose item is worn clothing (top, bottom, one-piece,
   outerwear): the catalog labels one piece per photo, the one sold. Search P@10 (relevant: the
   sold item's type group; the item itself excluded) from the piece of the sold item's role (what
-  a shopper clicks), from the piece picked with no words (the most prominent), and from the whole
-  photo as before pieces (the baseline); on the product index, photo alone, auto mode.
+  a shopper clicks) and from the whole photo (the baseline: the search before pieces, and still
+  the search when no piece is named or picked); on the product index, photo alone, auto mode.
 """
 from __future__ import annotations
 
@@ -76,8 +76,8 @@ def labelled_rows(engine: Engine, split: str) -> dict:
 
 
 def search_rows(engine: Engine, split: str) -> dict:
-    """P@10 of the sold item's type group from its piece, from the default piece, and from the
-    whole photo (pose off), over held-out model shots of worn clothing in the split's half."""
+    """P@10 of the sold item's type group from its piece and from the whole photo, over held-out
+    model shots of worn clothing in the split's half where pieces are found."""
     items = engine.items
     rows = items[items["id"].map(settings.is_held_out) & ((items["id"] % 20 == 0) == (split == "dev"))]
     rows = rows[rows["articleType"].map(TYPE_ROLE).isin(WORN)]
@@ -87,9 +87,8 @@ def search_rows(engine: Engine, split: str) -> dict:
         hits = [h for h in engine.search(image=path, k=K + 1, **how) if h.item_id != item_id][:K]
         return sum(group_of[h.item_id] == group_of[item_id] for h in hits) / K
 
-    scores = {"sold piece": [], "default piece": [], "whole photo": []}
+    scores = {"sold piece": [], "whole photo": []}
     people = 0
-    finder = engine.searcher.finder
     for item_id, path, kind in zip(rows["id"], rows["path"], rows["articleType"]):
         pieces = engine.pieces(path)
         if len(pieces) < 2:  # nobody, or one piece: the same search either way
@@ -97,10 +96,7 @@ def search_rows(engine: Engine, split: str) -> dict:
         people += 1
         mine = next((i for i, p in enumerate(pieces) if p.role == TYPE_ROLE[kind]), 0)
         scores["sold piece"].append(precision(item_id, piece=mine))
-        scores["default piece"].append(precision(item_id))
-        pose, finder.pose = finder.pose, None
         scores["whole photo"].append(precision(item_id))
-        finder.pose = pose
     return {"split": split, "photos": len(rows), "with pieces": people,
             **{f"P@10 {name}": statistics.mean(v) if v else float("nan") for name, v in scores.items()}}
 
@@ -117,11 +113,10 @@ def print_rows(labelled: list[dict], search: list[dict]) -> None:
         print(f"{r['split']:<6} {r['photos']:>6} {r['people']:>6} {r['pieces']:>6} {r['piece recall']:>7.3f} "
               f"{r['role accuracy']:>8.3f} {r['boxes at IoU>=0.5']:>8.3f} {r['no person, one piece']:>9} "
               f"{r['p50 ms']:>7.1f}")
-    print(f"\n{'split':<6} {'photos':>6} {'w/ pieces':>9} {'P@10 sold piece':>15} {'P@10 default piece':>18} "
-          f"{'P@10 whole photo':>16}")
+    print(f"\n{'split':<6} {'photos':>6} {'w/ pieces':>9} {'P@10 sold piece':>15} {'P@10 whole photo':>16}")
     for r in search:
         print(f"{r['split']:<6} {r['photos']:>6} {r['with pieces']:>9} {r['P@10 sold piece']:>15.3f} "
-              f"{r['P@10 default piece']:>18.3f} {r['P@10 whole photo']:>16.3f}")
+              f"{r['P@10 whole photo']:>16.3f}")
 
 
 def report(labelled: list[dict], search: list[dict]) -> list[str]:

@@ -183,8 +183,7 @@ class PieceFinder:
         return pieces or [whole]
 
 
-def pointed(pieces: list[Piece], article_types: set[str]) -> int:
-    """The piece the shopper's words name ("the shoes but in black": the shoes), else the most
-    prominent one (the first)."""
+def pointed(pieces: list[Piece], article_types: set[str]) -> int | None:
+    """The piece the shopper's words name ("the shoes but in black": the shoes), if any."""
     roles = {role for role, kinds in ROLE_TYPES.items() if article_types & set(kinds)}
-    return next((i for i, piece in enumerate(pieces) if piece.role in roles), 0)
+    return next((i for i, piece in enumerate(pieces) if piece.role in roles), None)

@@ -1,8 +1,8 @@
 """The query side: photo and/or text -> fused query vector -> vector store search, filtered by the
 attribute guard -> hits, each with why it matched.
 
-With a photo of a person, the search is for one of the pieces they wear (fashion_rag.encoding.pieces):
-the one the words name, the one asked for, or the most prominent. The photo reader says what it
+With a photo of a person, the search can be for one of the pieces they wear (fashion_rag.encoding.pieces):
+the one the words name or the one asked for; else it is for the photo as a whole, as before. The photo reader says what it
 (or a photo of one garment) shows, and the `guided` mode (what `auto` picks for a
 photo, with or without words) keeps that through the tweak (fashion_rag.retrieval.tweak). A search
 is two calls, `query` (check, read, encode, fuse) and `find` (search the store, explain), so that the
@@ -131,18 +131,20 @@ class Searcher:
                              "encoder (run `python -m fashion_rag prepare`).")
         return self.finder.find(load_image(image))
 
-    def _chosen(self, picture, asked: Constraints, piece, box) -> tuple[list[Piece], int]:
-        """The pieces in the photo and the one to search for: the hand-drawn box, the piece
-        asked for by number, the one the words name, or the most prominent."""
+    def _chosen(self, picture, asked: Constraints, piece, box) -> tuple[list[Piece], int, Piece]:
+        """The pieces in the photo, the one to search for, and what to search with: the hand-drawn
+        box, the piece asked for by number or named by the words (its crop), else the photo as a
+        whole, as before pieces, which reads as its most prominent piece (the first)."""
         if box is not None:
             x0, y0, x1, y1 = checked_box(box, picture.size)
-            found = self.finder.whole(picture.crop((x0, y0, x1, y1)))
-            found.box, found.region = (x0, y0, x1, y1), "drawn"
-            return [found], 0
-        pieces = self.finder.find(picture)
-        if piece is not None:
-            return pieces, whole(piece, "The piece", 0, len(pieces) - 1)
-        return pieces, pointed(pieces, asked.include.get("articleType", set()))
+            drawn = self.finder.whole(picture.crop((x0, y0, x1, y1)))
+            drawn.box, drawn.region = (x0, y0, x1, y1), "drawn"
+            return [drawn], 0, drawn
+        as_a_whole = self.finder.whole(picture)
+        pieces = self.finder.find(picture, as_a_whole)
+        chosen = whole(piece, "The piece", 0, len(pieces) - 1) if piece is not None else \
+            pointed(pieces, asked.include.get("articleType", set()))
+        return (pieces, 0, as_a_whole) if chosen is None else (pieces, chosen, pieces[chosen])
 
     def check_corrections(self, corrections: dict | None) -> dict[str, str]:
         """Corrections of the photo reading in canonical form; unknown ones are an InputError."""
@@ -186,7 +188,7 @@ class Searcher:
         """The search checked (anything unusable is an InputError), the photo read, and photo and
         words encoded and fused as `mode` asks; with `guard` on, the words' constraints filter.
         `piece` (its number in `pieces`) or `box` (x0, y0, x1, y1 pixels) picks what in the photo to
-        search for; by default the piece the words name, else the most prominent."""
+        search for; by default the piece the words name, else the photo as a whole."""
         k, weight = whole(k, "k", 1, MAX_K), number(weight, "The text weight", 0.0, 1.0)
         text, notes = clean_text(text)
         filters = self.guard.check_filters(filters)
@@ -202,8 +204,8 @@ class Searcher:
         mode = self.resolve_mode(mode, picture is not None, bool(query_text) or (not text and picture is None))
         image_vec = reading = the_plan = bonus = pieces = chosen = None
         if picture is not None and self.finder is not None:
-            pieces, chosen = self._chosen(picture, asked, piece, box)
-            image_vec, reading = pieces[chosen].vector, self.corrected(pieces[chosen].reading, corrections)
+            pieces, chosen, searched = self._chosen(picture, asked, piece, box)
+            image_vec, reading = searched.vector, self.corrected(searched.reading, corrections)
         elif picture is not None:
             if piece is not None or box is not None:
                 raise InputError("Choosing a piece of the photo needs the photo reader (run `python -m fashion_rag prepare`).")

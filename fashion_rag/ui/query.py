@@ -104,7 +104,7 @@ def search(engine: Engine, image: Image.Image | None, text: str | None, mode: st
            box: str | None, session: Session, progress: gr.Progress = gr.Progress()) -> tuple:
     """Run one search and record it as a step of the session: (gallery, status, tab, session).
     `piece` (a number among the photo's pieces; -1: none) or `box` ("x0,y0,x1,y1") picks what in
-    the photo to search for; neither: the piece the words name, else the most prominent."""
+    the photo to search for; neither: the piece the words name, else the photo as a whole."""
     text = (text or "").strip()
     filters, corrections = filters_and_corrections(gender, article_type, colour, season, usage,
                                                    type_is, gender_is, colour_is, pattern_is)
