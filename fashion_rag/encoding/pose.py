@@ -8,6 +8,8 @@ People are assumed upright, as in shop and street photos: crops are not rotated.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -65,6 +67,20 @@ def fetch_models(folder: Path) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """File descriptor 2 points at /dev/null for the block: a command's stderr is for its errors."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def anchors() -> np.ndarray:
     """The detector's 2,254 SSD anchor centres (x, y in 0-1): 2 per cell at strides 8 and 16, 6 at 32."""
     rows = []
@@ -98,10 +114,11 @@ class PoseModel:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as error:
             raise ModelLoadError("The pose models need ai-edge-litert: pip install -r requirements.txt") from error
-        self.detector = Interpreter(model_path=str(folder / DETECTOR), num_threads=threads)
-        self.landmarker = Interpreter(model_path=str(folder / LANDMARKER), num_threads=threads)
-        for model in (self.detector, self.landmarker):
-            model.allocate_tensors()
+        with native_stderr_silenced():  # LiteRT announces its CPU delegate on stderr, past Python
+            self.detector = Interpreter(model_path=str(folder / DETECTOR), num_threads=threads)
+            self.landmarker = Interpreter(model_path=str(folder / LANDMARKER), num_threads=threads)
+            for model in (self.detector, self.landmarker):
+                model.allocate_tensors()
         self.anchors = anchors()
         self.lock = threading.Lock()  # an interpreter runs one call at a time; the app serves two
 
