@@ -2,7 +2,7 @@
 
 A Space has no ../shared and should not train for 13 minutes at start-up, so OUT gets everything:
 the Spaces README (front matter), app.py, fashion_rag/, requirements.txt (without the test tools),
-catalog/ (styles.csv + the images of its rows), models/ (encoder, gated composer, photo reader)
+catalog/ (styles.csv + the images of its rows), models/ (encoder, gated composer, photo reader, pose)
 and index/ (copied when it matches, else built here with the same encoder), plus a .gitattributes
 that stores binaries with Git LFS. Inside OUT, `python app.py` finds catalog/ beside the code and
 starts without training. Run `python -m fashion_rag prepare` first.
@@ -34,7 +34,7 @@ from fashion_rag.errors import (  # noqa: E402
 from fashion_rag.retrieval.index import FILES, build_index, load_index  # noqa: E402
 
 CODE = ["app.py", "README.md", "docs", "fashion_rag", "assets"]
-LFS = ["*.safetensors", "*.onnx", "*.pt", "*.faiss", "*.npy", "*.jpg", "*.png"]
+LFS = ["*.safetensors", "*.onnx", "*.tflite", "*.pt", "*.faiss", "*.npy", "*.jpg", "*.png"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".building")
 
 
@@ -69,11 +69,14 @@ def copy_catalog(catalog_dir: Path, out: Path, items: int | None) -> Path:
 
 
 def copy_models(out: Path) -> dict[str, Path]:
-    """The trained encoder, composer and reader, under models/ as settings expects them."""
+    """The trained encoder, composer and reader, and the pose models when fetched (without them a
+    photo of a person is searched as one piece), under models/ as settings expects them."""
     folders = {"encoder": Path(settings.MODEL), "composer": settings.COMPOSER_DIR, "reader": settings.READER_DIR}
     missing = [name for name, folder in folders.items() if not folder.is_dir()]
     if missing:
         raise SystemExit(f"No trained {', '.join(missing)} here: run `python -m fashion_rag prepare` first.")
+    if settings.POSE_DIR.is_dir():
+        folders["pose"] = settings.POSE_DIR
     copied = {}
     for name, folder in folders.items():
         copied[name] = out / "models" / folder.name

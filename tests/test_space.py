@@ -31,7 +31,8 @@ def space(tmp_path_factory) -> Path:
 def test_space_folder_has_what_a_space_needs(space):
     for name in ("README.md", "app.py", "requirements.txt", ".gitattributes", "catalog/styles.csv",
                  "models/fashion-encoder-lite1/model.safetensors", "models/fashion-encoder-lite1/backbone.onnx",
-                 "models/gated-composer", "models/photo-reader", "docs/how-it-works.md",
+                 "models/gated-composer", "models/photo-reader", "models/pose/pose_detection.tflite",
+                 "models/pose/pose_landmark_full.tflite", "docs/how-it-works.md",
                  "index/manifest.json", "fashion_rag/ui/__init__.py"):
         assert (space / name).exists(), name
     assert (space / "README.md").read_text().startswith("---\ntitle:")  # the Spaces front matter
