@@ -19,7 +19,7 @@ import numpy as np
 from fashion_rag import settings
 from fashion_rag.data.catalog import fingerprint, load_catalog
 from fashion_rag.data.images import ImageLike
-from fashion_rag.data.wardrobe import ROLE_TYPES
+from fashion_rag.data.wardrobe import roles_named
 from fashion_rag.encoding.encoder import Encoder, load_encoder
 from fashion_rag.encoding.fusion import GatedComposer
 from fashion_rag.encoding.pieces import Piece
@@ -146,7 +146,7 @@ class Engine:
             worn = self.searcher.pieces(image)
             if len(worn) > 1:  # a person: a piece the words ask for is wanted anew, the rest is theirs
                 asked = self.guard.parse(text).include.get("articleType", set())
-                worn = [p for p in worn if not asked & set(ROLE_TYPES.get(p.role, []))]
+                worn = [p for p in worn if p.role not in roles_named(asked)]
             readings = [self.searcher.corrected(p.reading, corrections if len(worn) == 1 else None) for p in worn]
             for one in readings:
                 has += photo_pieces(one, self.attribute_values["articleType"], notes)

@@ -28,11 +28,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fashion_rag import settings  # noqa: E402
 from fashion_rag.data.catalog import type_group  # noqa: E402
-from fashion_rag.data.wardrobe import ROLE_TYPES  # noqa: E402
+from fashion_rag.data.wardrobe import TYPE_ROLE  # noqa: E402
 from fashion_rag.engine import Engine, load_engine  # noqa: E402
 
 LABELS = Path(__file__).resolve().parent.parent / "tests" / "data" / "worn_pieces.csv"
-TYPE_ROLE = {kind: role for role, kinds in ROLE_TYPES.items() for kind in kinds}
 WORN = {"top", "bottom", "one-piece", "outerwear"}
 K = 10
 TARGETS = {"piece recall": 0.85, "role accuracy": 0.90, "piece search P@10": 0.80}

@@ -17,6 +17,14 @@ ROLE_TYPES = {
                   "Stoles", "Cufflinks"],
 }
 
+TYPE_ROLE = {kind: role for role, kinds in ROLE_TYPES.items() for kind in kinds}  # article type -> role
+
+
+def roles_named(article_types: set[str]) -> set[str]:
+    """The roles of these article types (what a shopper's words ask for: "shoes" -> {"shoes"})."""
+    return {TYPE_ROLE[kind] for kind in article_types if kind in TYPE_ROLE}
+
+
 NEUTRALS = ["Black", "White", "Grey", "Grey Melange", "Charcoal", "Navy Blue", "Blue", "Beige", "Cream",
             "Off White", "Khaki", "Tan", "Brown", "Coffee Brown", "Taupe", "Nude", "Skin", "Silver",
             "Steel", "Gold", "Bronze", "Copper", "Metallic"]

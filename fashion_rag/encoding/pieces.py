@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.catalog import TYPE_GROUPS
-from ..data.wardrobe import ROLE_TYPES
+from ..data.wardrobe import TYPE_ROLE, roles_named
 from .encoder import Encoder
 from .pose import Body, PoseModel
 from .reader import PhotoReader, Reading
@@ -23,8 +23,8 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the photo's pixels
 REGIONS = {"upper": ["t-shirt", "shirt", "top", "kurta", "sweater", "jacket", "dress"],
            "lower": ["trousers", "shorts", "skirt", "dress"],
            "feet": ["shoes", "heels", "flats", "sandals"]}
-ROLE_OF = {group: next((role for role, kinds in ROLE_TYPES.items() if kinds_[0] in kinds), "other")
-           for group, kinds_ in TYPE_GROUPS.items()}
+# A group's role is its main (first) type's: a kurta is worn as a top, whatever kurta sets are.
+ROLE_OF = {group: TYPE_ROLE.get(kinds[0], "other") for group, kinds in TYPE_GROUPS.items()}
 LOOK_BELOW = {"bottom", "one-piece"}  # a photo read as these may be a waist-down shot: look for legs
 ONE_PIECE = {group for group, role in ROLE_OF.items() if role == "one-piece"}
 # Around a piece's box the encoder also sees this share of its size on each side: catalog photos
@@ -150,11 +150,9 @@ class PieceFinder:
     def __init__(self, encoder: Encoder, reader: PhotoReader, pose: PoseModel | None):
         self.encoder, self.reader, self.pose = encoder, reader, pose
 
-    def whole(self, picture: Image.Image, vector: np.ndarray | None = None,
-              features: np.ndarray | None = None) -> Piece:
+    def whole(self, picture: Image.Image) -> Piece:
         """The whole photo as one piece."""
-        if features is None:
-            (vector,), (features,) = self.encoder.look_at_images([picture])
+        (vector,), (features,) = self.encoder.look_at_images([picture])
         reading = self.reader.read(features, picture)
         return Piece((0, 0, *picture.size), role_of(reading), reading, "photo", vector, features)
 
@@ -185,5 +183,5 @@ class PieceFinder:
 
 def pointed(pieces: list[Piece], article_types: set[str]) -> int | None:
     """The piece the shopper's words name ("the shoes but in black": the shoes), if any."""
-    roles = {role for role, kinds in ROLE_TYPES.items() if article_types & set(kinds)}
+    roles = roles_named(article_types)
     return next((i for i, piece in enumerate(pieces) if piece.role in roles), None)

@@ -31,13 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fashion_rag import llm
 from fashion_rag.data.catalog import type_group
-from fashion_rag.data.wardrobe import ROLE_TYPES
+from fashion_rag.data.wardrobe import ROLE_TYPES, TYPE_ROLE
 from fashion_rag.retrieval.guard import JOINER, PATTERNS, Guard
 
 log = logging.getLogger(__name__)
 
 ROLES = ("one-piece", "top", "bottom", "outerwear", "shoes", "bag", "accessory")
-ROLE_OF = {kind: role for role, kinds in ROLE_TYPES.items() for kind in kinds}
+ROLE_OF = TYPE_ROLE
 GROUP_ROLE: dict[str, str] = {}  # the photo reader's type groups -> roles
 for _kind, _role in ROLE_OF.items():
     GROUP_ROLE.setdefault(type_group(_kind), _role)
