@@ -5,8 +5,9 @@ With a photo of a person, the search can be for one of the pieces they wear
 (fashion_rag.encoding.pieces): the one the words name or the one asked for; else it is for the
 photo as a whole, as before. The photo reader says what that shows, and the `guided` mode (what
 `auto` picks for a photo, with or without words) keeps that through the tweak
-(fashion_rag.retrieval.tweak). A search is two calls, `query` (check, read, encode, fuse) and `find` (search the store, explain), so that the
-engine can load a shopper's profile in between and ask for a wider pool to re-rank."""
+(fashion_rag.retrieval.tweak). A search is two calls, `query` (check, read, encode, fuse) and
+`find` (search the store, explain), so that the engine can load a shopper's profile in between
+and ask for a wider pool to re-rank."""
 from __future__ import annotations
 
 from dataclasses import dataclass
