@@ -79,12 +79,27 @@ def test_the_onnx_export_gives_the_torch_features(backbone, tmp_path):
 
 def test_the_encoder_uses_the_fast_path_and_matches_torch(tiny_encoder):
     encoder = load_encoder(tiny_encoder)
-    assert type(encoder.tower).__name__ == "OnnxBackbone" and (tiny_encoder / "backbone.onnx").is_file()
+    assert type(encoder.fast_backbone).__name__ == "OnnxBackbone" and (tiny_encoder / "backbone.onnx").is_file()
     batch = encoder.preprocess(catalog("Dresses", 3))
     vectors, features = encoder.look(batch)
     with torch.inference_mode():
-        torch_features = encoder.model.vision_model(batch).numpy()
+        torch_features = encoder.model.image_tower(batch).numpy()
         torch_vectors = encoder.model.get_image_features(pixel_values=batch).pooler_output
     torch_vectors = torch.nn.functional.normalize(torch_vectors, dim=-1).numpy()
     assert np.abs(features - torch_features).max() < 1e-3
     assert np.abs(vectors - torch_vectors).max() < 1e-4
+
+
+def test_the_tower_sees_colour_so_a_photo_finds_its_colour(real_engine):
+    """The colour histogram beside the backbone's features: a t-shirt's nearest catalog shots by
+    the image vector alone (no guard, no reading) share its colour. Measured: 0.77 of them on
+    these 80 shots; 0.61 with the backbone's features alone."""
+    items = real_engine.items
+    shares = []
+    for colour in ("Red", "Black", "Green", "Yellow"):
+        shirts = items[(items["articleType"] == "Tshirts") & (items["baseColour"] == colour)]
+        shots = shirts.sample(n=20, random_state=1)
+        shares += [np.mean([h.item["baseColour"] == colour for h in
+                            real_engine.search(image=path, mode="image", guard=False, k=11) if h.item_id != i][:10])
+                   for i, path in zip(shots["id"], shots["path"])]
+    assert np.mean(shares) >= 0.7

@@ -10,15 +10,13 @@ from fashion_rag import settings
 from fashion_rag.data.catalog import type_group
 from fashion_rag.data.images import load_image
 from fashion_rag.data.photos import load_photos
+from fashion_rag.encoding.colour import garment_mask, pixel_features, thumbnail
 from fashion_rag.encoding.reader import (
     ATTRIBUTES,
     PhotoReader,
     Reading,
     calibration_error,
-    garment_mask,
     pattern_of,
-    pixel_features,
-    thumbnail,
 )
 from fashion_rag.errors import InputError
 

@@ -35,7 +35,7 @@ def pooled_output(output) -> torch.Tensor:
 
 class Encoder:
     """Images and texts -> unit vectors in one space. Images go through a tower (the frozen
-    backbone, or CLIP's whole image side) and then a projection; what the tower gives is also what
+    backbone and the colour histogram, or CLIP's whole image side) and then a projection; what the tower gives is also what
     the photo reader reads, so a photo is looked at once per search."""
 
     def __init__(self, model, tokenizer, image_processor, name: str, fast_backbone=None):
@@ -44,8 +44,9 @@ class Encoder:
         self.image_processor = image_processor
         self.name = name
         own = isinstance(model, FashionEncoderModel)
-        self.tower = fast_backbone or (model.vision_model if own else
-                                       lambda pixels: pooled_output(model.get_image_features(pixel_values=pixels)))
+        self.tower = ((lambda pixels: model.image_tower(pixels, fast_backbone)) if own else
+                      lambda pixels: pooled_output(model.get_image_features(pixel_values=pixels)))
+        self.fast_backbone = fast_backbone
         self.project = model.visual_projection if own else torch.nn.Identity()
         self.dim = int(self.encode_texts(["probe"]).shape[1])
 
@@ -95,8 +96,10 @@ class Encoder:
     def feature_key(self) -> str:
         """Identifies what the tower gives for a file (its weights and the preprocessing), so cached
         features are shared by encoders whose projections differ."""
-        tower = self.model.vision_model if isinstance(self.model, FashionEncoderModel) else self.model
-        return _hash(tower.state_dict(), json.dumps(self.image_processor.to_dict(), sort_keys=True, default=str))
+        own = isinstance(self.model, FashionEncoderModel)
+        tower = self.model.vision_model if own else self.model
+        colour = f"colour {self.model.config.colour_weight}" if own and self.model.config.colour_weight else ""
+        return _hash(tower.state_dict(), json.dumps(self.image_processor.to_dict(), sort_keys=True, default=str) + colour)
 
     @cached_property
     def weights_hash(self) -> str:

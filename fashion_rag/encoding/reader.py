@@ -3,9 +3,8 @@
 Small heads sit on two kinds of features of the same photo:
 - the image tower's features (the ImageNet-trained backbone's pooled features for the own
   encoder, CLIP's image embedding otherwise): what the garment is, its overall look;
-- `pixel_features`: a colour histogram of the garment region. Product shots stand on white and
-  uploads on beds and floors, so the region is what differs from the photo's border colour,
-  weighted towards the centre.
+- `pixel_features` (fashion_rag.encoding.colour): a colour histogram of the garment region of
+  the whole photo.
 Which features each head uses is chosen by scripts/train_reader.py on a dev split (it prints the
 comparison); the choice is stored with the heads, and so is each head's temperature, fitted on dev
 data so that a confidence of 80% is right about 80% of the time.
@@ -21,13 +20,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from fashion_rag.encoding.colour import HISTOGRAM, border, pixel_features, thumbnail
+
 ATTRIBUTES = ("type", "gender", "colour", "pattern")
 PATTERNS = {"striped": "strip", "checked": "check", "printed": "print"}  # else "solid"
 FEATURES = ("tower", "pixels", "both")
 SCENES = ("studio", "photo")
 UNSURE = 0.5  # a runner-up with at least this share of the top value's confidence is offered too
-SIDE = 48  # pixel statistics are taken on a thumbnail: colour needs no detail
-HUES, ACHROMATIC = 12, 4
 
 
 def pattern_of(name: str) -> str:
@@ -36,63 +35,15 @@ def pattern_of(name: str) -> str:
     return next((label for label, stem in PATTERNS.items() if stem in name), "solid")
 
 
-def _border(rgb: np.ndarray) -> np.ndarray:
-    """The pixels of a 2-pixel frame around the picture, (n, 3)."""
-    return np.concatenate([rgb[:2].reshape(-1, 3), rgb[-2:].reshape(-1, 3),
-                           rgb[:, :2].reshape(-1, 3), rgb[:, -2:].reshape(-1, 3)])
-
-
-def thumbnail(image: Image.Image) -> np.ndarray:
-    """The (SIDE, SIDE, 3) float RGB thumbnail that colour and scene are read from."""
-    return np.asarray(image.convert("RGB").resize((SIDE, SIDE), Image.BILINEAR), dtype=np.float32)
-
-
 def scene(rgb: np.ndarray) -> str:
     """"studio" for a product shot on a plain light background (99% of catalog shots), else
     "photo" (99.7% of the user photos; measured on 400 of each). The reader is sure of itself in
     the studio and must be humbler on photos, so each scene has its own calibration.
     `rgb`: the photo's thumbnail (`thumbnail`)."""
-    border = _border(rgb)
-    background = np.median(border, axis=0)
-    plain = np.percentile(np.abs(border - background).max(1), 75) < 12
+    frame = border(rgb)
+    background = np.median(frame, axis=0)
+    plain = np.percentile(np.abs(frame - background).max(1), 75) < 12
     return "studio" if background.min() > 220 and plain else "photo"
-
-
-def garment_mask(rgb: np.ndarray) -> np.ndarray:
-    """Weights (h, w) of the pixels that belong to the garment: far from the border's colour (the
-    background), and towards the centre. Falls back to the centre when nothing stands out."""
-    h, w, _ = rgb.shape
-    background = np.median(_border(rgb), axis=0)
-    distance = np.linalg.norm(rgb - background, axis=-1)
-    yy, xx = np.mgrid[0:h, 0:w]
-    centre = np.exp(-(((yy - h / 2) / (0.35 * h)) ** 2 + ((xx - w / 2) / (0.35 * w)) ** 2))
-    foreground = np.clip((distance - 25.0) / 40.0, 0.0, 1.0)
-    if foreground.mean() < 0.04:
-        foreground = np.ones_like(foreground)
-    return foreground * centre
-
-
-def pixel_features(rgb: np.ndarray) -> np.ndarray:
-    """A (HUES * 4 + ACHROMATIC,) histogram of the garment region of a thumbnail: hue x
-    (saturation, value) for coloured pixels, brightness bins for black / grey / white ones. Sums to 1."""
-    weights = garment_mask(rgb).ravel()
-    hue, sat, val = _hsv(rgb.reshape(-1, 3) / 255.0)
-    grey = (sat < 0.22) | (val < 0.18)
-    bins = np.where(grey, HUES * 4 + np.minimum((val * ACHROMATIC).astype(int), ACHROMATIC - 1),
-                    (np.minimum((hue * HUES).astype(int), HUES - 1) * 4
-                     + (sat > 0.55) * 2 + (val > 0.6)))
-    histogram = np.bincount(bins, weights=weights, minlength=HUES * 4 + ACHROMATIC)
-    return (histogram / max(histogram.sum(), 1e-9)).astype(np.float32)
-
-
-def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """colorsys.rgb_to_hsv for an (n, 3) array in [0, 1]: hue, saturation, value in [0, 1]."""
-    top, low = rgb.max(1), rgb.min(1)
-    spread = np.maximum(top - low, 1e-9)
-    r, g, b = rgb.T
-    hue = np.select([top == r, top == g], [(g - b) / spread, 2.0 + (b - r) / spread], 4.0 + (r - g) / spread)
-    hue = np.where(top == low, 0.0, (hue / 6.0) % 1.0)
-    return hue, np.where(top > 0, (top - low) / np.maximum(top, 1e-9), 0.0), top
 
 
 def calibration_error(confidences: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -157,8 +108,7 @@ class PhotoReader:
                  temperatures: dict[str, dict[str, float]] | None = None):
         self.dim, self.classes, self.features = dim, classes, features
         self.temperatures = {s: {a: 1.0 for a in ATTRIBUTES} | (temperatures or {}).get(s, {}) for s in SCENES}
-        pixels = HUES * 4 + ACHROMATIC
-        width = {"tower": dim, "pixels": pixels, "both": dim + pixels}
+        width = {"tower": dim, "pixels": HISTOGRAM, "both": dim + HISTOGRAM}
         # ModuleDict keys must not shadow nn.Module attributes ("type" would), hence the prefix.
         self.heads = nn.ModuleDict({f"read_{a}": Head(width[features[a]], len(classes[a])) for a in ATTRIBUTES})
 

@@ -34,11 +34,10 @@ from fashion_rag.encoding.reader import (
     SCENES,
     PhotoReader,
     pattern_of,
-    pixel_features,
-    thumbnail,
     select,
 )
 from fashion_rag.encoding.cache import cached, image_features
+from fashion_rag.encoding.colour import pixel_features, thumbnail
 from fashion_rag.errors import StaleIndexError
 from fashion_rag.retrieval.index import load_index
 
