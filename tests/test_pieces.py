@@ -15,6 +15,8 @@ from tests.test_ui import load_real_engine
 SHIRT_AND_TROUSERS = 16612  # a man in a white shirt, black trousers and black shoes, full length
 DRESS = 10360               # a woman in a black dress and heels
 FLAT_SHIRT = 10650          # a shirt laid flat: nobody wears it
+KURTA_AND_LEGGINGS = 19060  # a woman in a red kurta over black leggings
+WAIST_DOWN = 18000          # black trousers from the waist down, a yellow t-shirt's hem at the top
 
 
 def photo(item_id: int) -> str:
@@ -150,3 +152,19 @@ def test_a_failed_fetch_of_the_pose_models_is_a_clear_error_and_leaves_nothing(t
     with pytest.raises(ModelLoadError, match="one piece"):
         pose.fetch_models(tmp_path / "pose")
     assert not list((tmp_path / "pose").iterdir())
+
+
+def test_a_kurta_over_leggings_is_a_kurta_and_the_legs_below_its_hem(engine):
+    """A kurta covers the thighs; the bottom is what shows under its hem, not a skirt."""
+    pieces = engine.pieces(photo(KURTA_AND_LEGGINGS))
+    kurta = next(p for p in pieces if p.role == "top")
+    legs = next(p for p in pieces if p.role == "bottom")
+    assert kurta.reading.top("type")[0] == "kurta" and legs.region == "legs"
+    assert legs.reading.top("type")[0] == "trousers"
+    assert legs.box[1] == kurta.box[3] and legs.box[3] > legs.box[1]
+
+
+def test_a_waist_down_shot_ends_the_top_where_the_trousers_begin(engine):
+    pieces = engine.pieces(photo(WAIST_DOWN))
+    top, bottom = (next(p for p in pieces if p.role == r) for r in ("top", "bottom"))
+    assert top.box[1] == 0 and top.box[3] <= bottom.box[1]

@@ -211,3 +211,24 @@ def test_the_reader_is_tied_to_its_encoder(small_reader, read_engine):
 def test_describe_without_a_reader_is_a_clear_error(engine):
     with pytest.raises(InputError, match="no photo reader"):
         engine.describe(settings.CATALOG_DIR / "images" / "10360.jpg")
+
+
+def test_a_portrait_photo_is_also_read_whole_on_a_padded_square(real_engine, uploads):
+    """The processor's centre crop cuts a portrait phone photo's top and bottom; the encoder also
+    looks at the photo padded to a square and reads the two views' mean."""
+    from fashion_rag.encoding.encoder import squared, views
+    encoder = real_engine.encoder
+    picture = load_image(uploads["path"][0])
+    assert picture.size[0] < picture.size[1]
+    pair = views(picture)
+    assert len(pair) == 2 and pair[1].size[0] == pair[1].size[1] == max(picture.size)
+    assert pair[1].getpixel((0, 0)) != (0, 0, 0)  # padded with the photo's border colour, not black
+    vector, features = encoder.look_at_photo(picture)
+    vectors, each = encoder.look(encoder.preprocess(pair))
+    assert np.allclose(features, each.mean(0), atol=1e-5)
+    assert np.allclose(vector, vectors.mean(0) / np.linalg.norm(vectors.mean(0)), atol=1e-5)
+    assert not np.allclose(each[0], each[1], atol=1e-2)  # the two views do differ
+    square = squared(picture)
+    assert views(square) == [square]  # a square photo is looked at once
+    assert np.allclose(real_engine.describe(picture).top("type")[1],
+                       real_engine.reader.read(features, picture).top("type")[1], atol=1e-6)

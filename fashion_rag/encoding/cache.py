@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
 from fashion_rag import settings
-
-if TYPE_CHECKING:
-    from fashion_rag.encoding.encoder import Encoder
+from fashion_rag.data.images import load_image
+from fashion_rag.encoding.encoder import Encoder
+from fashion_rag.encoding.encoder import squared as squared_picture
 
 CACHE_DIR = settings.ROOT / "cache"
 CHUNK = 512  # images looked at between two saves: a killed run keeps what it finished
@@ -41,10 +41,11 @@ def save_atomically(value, path: Path) -> None:
     partial.replace(path)
 
 
-def image_features(encoder: "Encoder", paths: list[str], progress: bool = True) -> np.ndarray:
+def image_features(encoder: Encoder, paths: list[str], progress: bool = True, squared: bool = False) -> np.ndarray:
     """(len(paths), feature_dim) tower features of image files; each file is looked at once per
-    tower (`encoder.feature_key`), whichever script asks first."""
-    path = CACHE_DIR / f"features-{encoder.feature_key}.pt"
+    tower (`encoder.feature_key`), whichever script asks first. `squared`: of the files padded to
+    a square (encoder.squared), the second view of a shopper's photo."""
+    path = CACHE_DIR / f"features-{encoder.feature_key}{'-squared' if squared else ''}.pt"
     store = torch.load(path) if path.is_file() else {"paths": [], "features": torch.zeros(0, encoder.feature_dim)}
     row = {p: i for i, p in enumerate(store["paths"])}
     missing = list(dict.fromkeys(p for p in paths if p not in row))
@@ -52,7 +53,8 @@ def image_features(encoder: "Encoder", paths: list[str], progress: bool = True) 
         chunk = missing[start:start + CHUNK]
         if progress:
             print(f"image features: {start + len(chunk)} of {len(missing)} new images", flush=True)
-        features = torch.from_numpy(encoder.look_at_images(chunk, progress=progress)[1])
+        images = [squared_picture(load_image(p)) for p in chunk] if squared else chunk
+        features = torch.from_numpy(encoder.look_at_images(images, progress=progress)[1])
         row.update({p: len(store["paths"]) + i for i, p in enumerate(chunk)})
         store = {"paths": store["paths"] + chunk, "features": torch.cat([store["features"], features])}
         CACHE_DIR.mkdir(exist_ok=True)

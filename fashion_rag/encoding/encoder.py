@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm.auto import tqdm
 from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
@@ -21,11 +22,34 @@ from transformers.utils import logging as hf_logging
 from fashion_rag import settings
 from fashion_rag.data.images import ImageLike, load_image
 from fashion_rag.encoding.backbone import ONNX_FILE, OnnxBackbone, export_onnx
+from fashion_rag.encoding.colour import border
 from fashion_rag.encoding.model import FashionEncoderModel  # also registers it with Auto*
 from fashion_rag.errors import ModelLoadError
 
 MAX_TEXT_TOKENS = 64
+SQUARE_ENOUGH = 0.9  # a picture whose sides differ less than this is looked at once: the crop cuts little
 log = logging.getLogger(__name__)
+
+
+def squared(picture: Image.Image) -> Image.Image:
+    """The picture padded to a square with its border's colour: the whole of a long garment, where
+    the processor's centre crop cuts a portrait phone photo's top and bottom."""
+    width, height = picture.size
+    side = max(width, height)
+    thumb = np.asarray(picture.convert("RGB").resize((48, 48)), np.float32)
+    fill = tuple(int(v) for v in np.median(border(thumb), axis=0))
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(picture.convert("RGB"), ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+def views(picture: Image.Image) -> list[Image.Image]:
+    """How a shopper's photo is looked at: as it comes (centre-cropped by the processor) and, when
+    it is far from square, also whole on a padded square. Reading the two views' mean features
+    lifted the reader's type accuracy on the dev photos from 0.91-0.92 to 0.93-0.94 (user-photos)
+    and from 0.74-0.76 to 0.76-0.77 (user-photos-extra), over three seeds."""
+    width, height = picture.size
+    return [picture] if min(width, height) >= SQUARE_ENOUGH * max(width, height) else [picture, squared(picture)]
 
 
 def pooled_output(output) -> torch.Tensor:
@@ -73,6 +97,13 @@ class Encoder:
         if not out:
             return np.zeros((0, self.dim), np.float32), np.zeros((0, self.feature_dim), np.float32)
         return np.concatenate([v for v, _ in out]), np.concatenate([f for _, f in out])
+
+    def look_at_photo(self, picture: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+        """`look` at one shopper's photo through its `views`: (unit vector, features), each the
+        views' mean."""
+        vectors, features = self.look(self.preprocess(views(picture)))
+        mean = vectors.mean(0)
+        return mean / max(float(np.linalg.norm(mean)), 1e-12), features.mean(0)
 
     def encode_images(self, images: Sequence[ImageLike], batch_size: int = 64,
                       progress: bool = False) -> np.ndarray:

@@ -32,6 +32,12 @@ ONE_PIECE = {group for group, role in ROLE_OF.items() if role == "one-piece"}
 # P@10 0.81 at 0, 0.90 at 0.25, 0.92 at 0.4, 0.94 at 0.6); 0.4 keeps the piece a third of the crop.
 CONTEXT = 0.4
 MIN_SIDE = 0.06  # a region narrower or shorter than this share of the photo is not a piece
+# Where garments sit around the joints, in torso lengths (shoulders to hips) and hip widths.
+TOP_BELOW_HIPS = 0.0  # an untucked top reaches this far below the hip joints
+WAIST_ABOVE_HIPS = 0.1  # a waistband sits this far above them
+LEGS_ASIDE = 0.5  # trousers reach this far beside the leg landmarks
+CUT_AT_WAIST = True
+KURTA_HEM = 0.5
 
 # MediaPipe landmark numbers.
 SHOULDERS, ELBOWS, HIPS, KNEES, ANKLES, FEET = (11, 12), (13, 14), (23, 24), (25, 26), (27, 28), (29, 30, 31, 32)
@@ -43,7 +49,7 @@ class Piece:
     box: Box
     role: str
     reading: Reading
-    region: str  # upper, lower, feet, upper+lower (a one-piece) or photo (no person found)
+    region: str  # upper, lower, feet, upper+lower (a one-piece), legs (under a kurta) or photo (no person)
     vector: np.ndarray | None = field(default=None, repr=False)  # the crop's image vector
     features: np.ndarray | None = field(default=None, repr=False)  # and its tower features
 
@@ -76,7 +82,7 @@ def regions(body: Body, width: int, height: int) -> dict[str, Box]:
     torso = (hips[:, 1].mean() - shoulders[:, 1].mean()) if len(shoulders) and len(hips) else 1.4 * span
     if len(shoulders):
         arms = np.vstack([shoulders, body.seen(*ELBOWS), hips])
-        bottom = hips[:, 1].mean() + 0.12 * torso if len(hips) else shoulders[:, 1].mean() + 1.1 * torso
+        bottom = hips[:, 1].mean() + TOP_BELOW_HIPS * torso if len(hips) else shoulders[:, 1].mean() + 1.1 * torso
         found["upper"] = clip(arms[:, 0].min() - 0.1 * span, shoulders[:, 1].min() - 0.12 * torso,
                               arms[:, 0].max() + 0.1 * span, bottom)
     if len(hips):
@@ -84,8 +90,12 @@ def regions(body: Body, width: int, height: int) -> dict[str, Box]:
         hip_span = max(np.ptp(body.points[list(HIPS), 0]), 0.5 * span)
         ankles = inside(body.seen(*ANKLES))
         bottom = ankles[:, 1].max() + 0.04 * torso if len(ankles) else height
-        found["lower"] = clip(legs[:, 0].min() - 0.3 * hip_span, hips[:, 1].min() - 0.1 * torso,
-                              legs[:, 0].max() + 0.3 * hip_span, bottom)
+        found["lower"] = clip(legs[:, 0].min() - LEGS_ASIDE * hip_span, hips[:, 1].min() - WAIST_ABOVE_HIPS * torso,
+                              legs[:, 0].max() + LEGS_ASIDE * hip_span, bottom)
+    if CUT_AT_WAIST and found.get("upper") and found.get("lower") and shoulders[:, 1].max() < 0:
+        # A waist-down shot: the top seen at the edge ends where the trousers begin.
+        x0, y0, x1, y1 = found["upper"]
+        found["upper"] = clip(x0, y0, x1, min(y1, found["lower"][1]))
     ankles, feet = inside(body.seen(*ANKLES)), body.seen(*FEET)
     feet = feet[feet[:, 1] < 1.1 * height]  # toes just past the edge still place the shoes
     if len(ankles) and len(feet) >= 2:  # a shoe reaches from the ankle to the toe, and a little aside
@@ -109,13 +119,18 @@ def narrowed(reading: Reading, groups: list[str]) -> Reading:
     return Reading(reading.values | {"type": [(v, p / total) for v, p in kept]}, reading.corrected)
 
 
-def cut_to_length(box: Box, group: str, body: Body, height: int) -> Box:
-    """A lower-body box ends where the garment does: shorts at the knee, a skirt or dress below it."""
+def knee_line(body: Body, height: int) -> float | None:
+    """The knees' height in the photo, None when they are not seen in it."""
     knees = body.seen(*KNEES)
     knees = knees[knees[:, 1] < height]
-    if group not in {"shorts", "skirt", "dress"} or not len(knees):
+    return float(knees[:, 1].mean()) if len(knees) else None
+
+
+def cut_to_length(box: Box, group: str, body: Body, height: int) -> Box:
+    """A lower-body box ends where the garment does: shorts at the knee, a skirt or dress below it."""
+    knee = knee_line(body, height)
+    if group not in {"shorts", "skirt", "dress"} or knee is None:
         return box
-    knee = knees[:, 1].mean()
     end = knee + (0.0 if group == "shorts" else 0.15 * (knee - box[1]))
     return box[0], box[1], box[2], int(min(box[3], max(end, box[1] + 1)))
 
@@ -135,6 +150,17 @@ def assemble(body: Body, boxes: dict[str, Box], readings: dict[str, Reading], he
         whole = narrowed(dress.reading, sorted(ONE_PIECE))
         pieces = {k: v for k, v in pieces.items() if k not in ("upper", "lower")}
         pieces["upper+lower"] = Piece(box, "one-piece", whole, "upper+lower")
+    elif lower and upper and upper.reading.top("type")[0] == "kurta" and KURTA_HEM is not None:
+        # A kurta covers the thighs; what the legs wear shows under it (leggings, churidar). The
+        # knees are covered, so they are taken wherever the model puts them, even off the photo.
+        hip, knee = body.points[list(HIPS), 1].mean(), body.points[list(KNEES), 1].mean()
+        hem = int(hip + KURTA_HEM * (knee - hip))
+        if upper.box[3] < hem < height:
+            upper.box = (*upper.box[:3], hem)
+            del pieces["lower"]
+            if height - hem >= MIN_SIDE * height:
+                pieces["legs"] = Piece((lower.box[0], hem, lower.box[2], lower.box[3]), "bottom",
+                                       narrowed(lower.reading, ["trousers"]), "legs")
     elif lower:
         lower.box = cut_to_length(lower.box, lower.reading.top("type")[0], body, height)
     return sorted(pieces.values(), key=lambda p: -p.area)
@@ -152,7 +178,7 @@ class PieceFinder:
 
     def whole(self, picture: Image.Image) -> Piece:
         """The whole photo as one piece."""
-        (vector,), (features,) = self.encoder.look_at_images([picture])
+        vector, features = self.encoder.look_at_photo(picture)
         reading = self.reader.read(features, picture)
         return Piece((0, 0, *picture.size), role_of(reading), reading, "photo", vector, features)
 
@@ -172,9 +198,11 @@ class PieceFinder:
         for piece in pieces:
             if piece.region in row:
                 piece.vector, piece.features = vectors[row[piece.region]], features[row[piece.region]]
-            else:  # the merged one-piece box was never encoded
-                (piece.vector,), (piece.features,) = self.encoder.look_at_images(
-                    [picture.crop(widened(piece.box, *picture.size))])
+            else:  # a merged one-piece, or the legs under a kurta: a box not looked at yet
+                crop = picture.crop(widened(piece.box, *picture.size))
+                (piece.vector,), (piece.features,) = self.encoder.look_at_images([crop])
+                if piece.region == "legs":
+                    piece.reading = narrowed(self.reader.read(piece.features, crop), ["trousers"])
         # The photo as a whole says what it is about (a shot of trousers shows a top too): that
         # piece leads, then the rest, largest first.
         pieces.sort(key=lambda p: p.role != whole.role)

@@ -115,7 +115,7 @@ class Searcher:
         """The reader's reading of a loaded photo (`features`: its image tower features from
         Encoder.look, if already computed), with the corrections applied."""
         if features is None:
-            features = self.encoder.look_at_images([picture])[1][0]
+            features = self.encoder.look_at_photo(picture)[1]
         return self.corrected(self.reader.read(features, picture), corrections)
 
     def corrected(self, reading: Reading, corrections: dict[str, str] | None) -> Reading:
@@ -210,7 +210,7 @@ class Searcher:
         elif picture is not None:
             if piece is not None or box is not None:
                 raise InputError("Choosing a piece of the photo needs the photo reader (run `python -m fashion_rag prepare`).")
-            image_vec = self.encoder.encode_images([picture])[0]
+            image_vec = self.encoder.look_at_photo(picture)[0]
         if mode == "guided":
             the_plan = plan(reading, asked, query_text)
             query_text, weight = the_plan.text, tweak.WEIGHT

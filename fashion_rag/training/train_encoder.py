@@ -6,7 +6,8 @@ is trained, so training takes a minute once the features exist.
 
 Captions come from the catalog metadata (several wordings per item); in-batch items with the
 same gender, type and colour count as positives. Real user photos (garment type only, both
-folders' `fit` part) are mixed in so uploads land near catalog shots: an upload counts as a match
+folders' `fit` part, each in both views of encoder.views) are mixed in so uploads land near
+catalog shots: an upload counts as a match
 for every catalog item of its type group (its colour and gender are unknown), and for uploads of
 the same label. The same loop fine-tunes an existing CLIP checkpoint's whole image side (--init),
 on pixels with augmentations that move and flip but never touch colour.
@@ -90,7 +91,8 @@ def training_rows(catalog_dir: Path, photo_dirs: list[Path] | None, limit: int |
     if limit:
         items = items.sample(n=min(limit, len(items)), random_state=0)
     rows = [{"path": r["path"], "key": f"{r['gender']}|{r['articleType']}|{r['baseColour']}",
-             "groups": [type_group(r["articleType"])], "captions": caption_variants(r), "upload": False}
+             "groups": [type_group(r["articleType"])], "captions": caption_variants(r), "upload": False,
+             "squared": False}
             for r in items.to_dict("records")]
     photos = load_photos("fit", photo_dirs) if photo_dirs else None
     if photos is not None and len(photos):
@@ -98,8 +100,10 @@ def training_rows(catalog_dir: Path, photo_dirs: list[Path] | None, limit: int |
             photos = photos.sample(n=min(limit // 3, len(photos)), random_state=0)
         for r in photos.to_dict("records"):
             word = UPLOAD_WORDS.get(r["label"], r["label"])
-            rows.append({"path": r["path"], "key": f"upload|{r['label']}", "groups": r["groups"],
-                         "captions": [f"a photo of a {word}", f"a {word}", word], "upload": True})
+            for squared in (False, True):  # both of the views an upload is looked at in (encoder.views)
+                rows.append({"path": r["path"], "key": f"upload|{r['label']}", "groups": r["groups"],
+                             "captions": [f"a photo of a {word}", f"a {word}", word], "upload": True,
+                             "squared": squared})
     return pd.DataFrame(rows)
 
 
@@ -161,13 +165,16 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, same: torch.Tensor
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
 
-def frozen_tower_side(model: FashionEncoderModel, tokenizer, processor, paths: list[str], threads: int):
+def frozen_tower_side(model: FashionEncoderModel, tokenizer, processor, rows: pd.DataFrame, threads: int):
     """Training rows -> shared space through the frozen tower's cached output (the backbone under
     onnxruntime, the search-time path, and the colour histogram) and the trainable projection."""
     CACHE_DIR.mkdir(exist_ok=True)
     onnx = export_onnx(model.vision_model, CACHE_DIR / f"{model.config.backbone}.onnx", model.config.image_size)
     looker = Encoder(model, tokenizer, processor, model.config.backbone, OnnxBackbone(onnx, threads))
-    features = torch.from_numpy(image_features(looker, paths))
+    squared = rows["squared"].to_numpy(bool)
+    features = torch.from_numpy(image_features(looker, list(rows["path"])))
+    if squared.any():
+        features[squared] = torch.from_numpy(image_features(looker, list(rows["path"][squared]), squared=True))
     return lambda rows: model.visual_projection(features[rows])
 
 
@@ -217,7 +224,7 @@ def main(argv=None) -> Path:
 
     rows = training_rows(args.catalog, None if args.no_user_photos else args.user_photos, args.limit)
     generator = torch.Generator().manual_seed(args.seed)
-    image_side = (frozen_tower_side(model, tokenizer, processor, list(rows["path"]), args.threads) if own
+    image_side = (frozen_tower_side(model, tokenizer, processor, rows, args.threads) if own
                   else clip_image_side(model, processor, list(rows["path"]), generator))
     texts = sorted({c for caps in rows["captions"] for c in caps})
     text_index = {t: i for i, t in enumerate(texts)}

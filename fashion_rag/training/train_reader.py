@@ -2,11 +2,12 @@
 
 Catalog items (not held out) teach every attribute; the user photos' `fit` part teaches the type
 group, each photo counting as right for any group its label maps to (a "longsleeve" may be a
-sweater, a top or a t-shirt), and those of them labelled by hand (tests/data/upload_colours.csv,
+sweater, a top or a t-shirt) and each seen in both of its views (encoder.views: as it comes, and
+whole on a padded square; dev photos are read as the views' mean, as the app reads them), and those of them labelled by hand (tests/data/upload_colours.csv,
 upload_gender_pattern.csv) also teach colour, gender and pattern, each repeated HAND_REPEAT times
 (chosen on dev: with 376 such photos, 0 / 1 / 3 / 5 / 10 copies read the 75 hand-labelled dev
-uploads' colour 0.45 / 0.61 / 0.61 / 0.65 / 0.63, from the backbone and pixel statistics together). For each attribute, three inputs are compared on dev data (catalog items
-with id % 10 == 5, the user photos' `dev` part, and the hand-labelled dev photos):
+uploads' colour 0.45 / 0.61 / 0.61 / 0.65 / 0.63, from the backbone and pixel statistics together).
+For each attribute, three inputs are compared on dev data (catalog items with id % 10 == 5, the user photos' `dev` part, and the hand-labelled dev photos):
 the tower's features, the garment-region pixel histogram, or both. The best is kept; then each
 head's temperature is fitted on the same dev data, once for catalog shots and once for uploads
 (`reader.scene`), so its confidences can be taken at their word in both. Held-out catalog items
@@ -21,13 +22,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 from tqdm.auto import tqdm
 
 from fashion_rag import settings
 from fashion_rag.data.catalog import TYPE_GROUPS, type_group
 from fashion_rag.data.images import load_image
 from fashion_rag.data.photos import load_photos
-from fashion_rag.encoding.encoder import Encoder, load_encoder
+from fashion_rag.encoding.encoder import Encoder, load_encoder, views
 from fashion_rag.encoding.reader import (
     ATTRIBUTES,
     FEATURES,
@@ -57,6 +59,14 @@ def pixel_table(paths: list[str]) -> np.ndarray:
 def photo_table(encoder: Encoder, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """What the reader reads of image files: (tower features, pixel histograms)."""
     return image_features(encoder, paths), pixel_table(paths)
+
+
+def upload_views(encoder: Encoder, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Shopper photos' tower features on a padded square (the second of `views`), and as read:
+    the mean of their views, as Encoder.look_at_photo gives it."""
+    plain, padded = image_features(encoder, paths), image_features(encoder, paths, squared=True)
+    single = np.array([len(views(Image.open(p))) == 1 for p in paths])
+    return padded, np.where(single[:, None], plain, (plain + padded) / 2).astype(np.float32)
 
 
 def hand_labelled(split: str) -> pd.DataFrame:
@@ -155,35 +165,40 @@ def main(argv=None) -> Path:
 
     photos = {s: load_photos(s) for s in ("fit", "dev")} if not args.no_user_photos else {}
     photo_data = {s: photo_table(encoder, list(t["path"])) for s, t in photos.items() if len(t)}
+    squares = {s: upload_views(encoder, list(photos[s]["path"])) for s in photo_data}
     hand = hand_labelled("dev") if HAND_LABELS.is_file() and not args.no_user_photos else pd.DataFrame()
 
     # Per attribute, the dev groups that choose the inputs and calibrate each scene:
-    # (scene, tower, pixels, allowed values); catalog shots first, then uploads.
+    # (scene, tower, pixels, allowed values); catalog shots first, then uploads as they are read.
     dev = {a: [("studio", item_tower[dev_items], item_pix[dev_items], [v for v, d in zip(labels[a], dev_items) if d])]
            for a in ATTRIBUTES}
     if "dev" in photo_data:
-        dev["type"].append(("photo", *photo_data["dev"], list(photos["dev"]["groups"])))
+        dev["type"].append(("photo", squares["dev"][1], photo_data["dev"][1], list(photos["dev"]["groups"])))
     if len(hand):
-        hand_data = photo_table(encoder, list(hand["path"]))
+        hand_pix = photo_table(encoder, list(hand["path"]))[1]
+        hand_read = upload_views(encoder, list(hand["path"]))[1]
         for attribute in ("colour", "gender", "pattern"):
-            dev[attribute].append(("photo", *hand_data, list(hand[f"{attribute}s"])))
+            dev[attribute].append(("photo", hand_read, hand_pix, list(hand[f"{attribute}s"])))
 
+    # Training: catalog items, then each fit photo in both views (as it comes, padded square).
     keep = ~dev_items
     tower, pix = [item_tower[keep]], [item_pix[keep]]
     allowed = {a: [v for v, k in zip(labels[a], keep) if k] for a in ATTRIBUTES}
     if "fit" in photo_data:
-        tower.append(photo_data["fit"][0]), pix.append(photo_data["fit"][1])
-        for a in ATTRIBUTES:
-            allowed[a] += list(photos["fit"]["groups"]) if a == "type" else [[]] * len(photos["fit"])
+        fit_views = (photo_data["fit"][0], squares["fit"][0])
+        for view in fit_views:
+            tower.append(view), pix.append(photo_data["fit"][1])
+            for a in ATTRIBUTES:
+                allowed[a] += list(photos["fit"]["groups"]) if a == "type" else [[]] * len(photos["fit"])
     hand_fit = hand_labelled("fit") if HAND_LABELS.is_file() and "fit" in photo_data else pd.DataFrame()
     if len(hand_fit) and args.hand_repeat:  # real photos' colour, gender and pattern, labelled by hand
         row_of = {path: row for row, path in enumerate(photos["fit"]["path"])}
         rows = [row_of[path] for path in hand_fit["path"]]
-        tower.append(np.tile(photo_data["fit"][0][rows], (args.hand_repeat, 1)))
-        pix.append(np.tile(photo_data["fit"][1][rows], (args.hand_repeat, 1)))
-        allowed["type"] += list(photos["fit"]["groups"].iloc[rows]) * args.hand_repeat
-        for a in ("colour", "gender", "pattern"):
-            allowed[a] += list(hand_fit[f"{a}s"]) * args.hand_repeat
+        for copy in range(args.hand_repeat):  # the views take turns
+            tower.append(fit_views[copy % 2][rows]), pix.append(photo_data["fit"][1][rows])
+            allowed["type"] += list(photos["fit"]["groups"].iloc[rows])
+            for a in ("colour", "gender", "pattern"):
+                allowed[a] += list(hand_fit[f"{a}s"])
     tower, pix = torch.from_numpy(np.concatenate(tower)), torch.from_numpy(np.concatenate(pix))
     masks = {a: targets(classes[a], allowed[a]) for a in ATTRIBUTES}
 
