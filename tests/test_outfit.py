@@ -95,7 +95,7 @@ def test_complete_this_look_around_a_photo(real_engine):
     assert outfit.context[0].role == "one-piece" and worn <= {"one-piece", "shoes"}
     assert set(roles(outfit)) == {"shoes", "bag", "accessory"} - worn  # nothing over or under a dress
     assert_well_formed(outfit)
-    seen = [{"baseColour": c} for c in outfit.context[0].colours]  # the colour(s) the photo was read as
+    seen = [{"baseColour": c} for piece in outfit.context for c in piece.colours]  # as the pieces were read
     assert seen and not clashes(seen + [h.item for h in outfit.pieces()])
 
 

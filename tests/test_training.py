@@ -56,8 +56,10 @@ def test_held_out_items_are_never_training_rows(catalog_dir):
     uploads = rows[rows["key"].str.startswith("upload|")]
     assert len(uploads) > 0 and all(Path(p).is_file() for p in uploads["path"].head(20))
     # Only the train split's `fit` part: dev photos choose settings, validation photos are reported on.
+    # Each in both of the views a shopper's photo is looked at in (encoder.views).
     fit = load_photos("fit")
-    assert sorted(uploads["path"]) == sorted(fit["path"])
+    for squared in (False, True):
+        assert sorted(uploads["path"][uploads["squared"] == squared]) == sorted(fit["path"])
     assert not set(uploads["path"]) & (set(load_photos("dev")["path"]) | set(load_photos("validation")["path"]))
     limited = training_rows(catalog_dir, None, 150)
     assert len(limited) == 150 and not any(settings.is_held_out(item_id(p)) for p in limited["path"])
