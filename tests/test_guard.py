@@ -31,6 +31,8 @@ CASES = {
     "no sandals for summer": ({"season": {"Summer"}}, {"articleType": {"Sandals", "Sports Sandals"}},
                               "for summer"),
     "same but in red, no stripes": ({"baseColour": {"Red"}}, {"pattern": {"stripe"}}, "same but in red,"),
+    "jeans for a guy": ({"articleType": {"Jeans"}, "gender": {"Men"}}, {}, "jeans for a guy"),
+    "a gift for a lady": ({"gender": {"Women"}}, {}, "a gift for a lady"),
     "grey": ({"baseColour": {"Grey"}}, {}, "grey"),
     "gray": ({"baseColour": {"Grey"}}, {}, "gray"),
     "navy": ({"baseColour": {"Navy Blue"}}, {}, "navy"),
