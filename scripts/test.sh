@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what a fresh machine lacks, prepares the encoder, index and composer
-# (trained/built the first time only, ~6-7 min on 2 idle cores), then runs the whole suite.
+# (trained/built the first time only, ~7-10 min on 2 cores), then runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q -r requirements.txt
