@@ -4,9 +4,10 @@ A frozen MiniLM sentence encoder (text tower) and a frozen ImageNet-trained Effi
 (image tower, fashion_rag.encoding.backbone), each followed by a projection into one shared space
 that is trained here. The image projection also reads the garment region's colour histogram
 (fashion_rag.encoding.colour), weighted by `colour_weight`: on dev data it lifted image->image
-R@10 from 0.44 to 0.51 and unguarded text->image from 0.57 to 0.64 (scripts/evaluate.py rows). It is a transformers `PreTrainedModel` with the same `get_image_features` /
-`get_text_features` methods as `CLIPModel`, so `save_pretrained` / `from_pretrained` and the
-encoder's one loading path serve both.
+R@10 from 0.44 to 0.51 and unguarded text->image from 0.57 to 0.64 (scripts/evaluate.py rows).
+It is a transformers `PreTrainedModel` with the same `get_image_features` / `get_text_features`
+methods as `CLIPModel`, so `save_pretrained` / `from_pretrained` and the encoder's one loading
+path serve both.
 """
 from __future__ import annotations
 

