@@ -16,12 +16,11 @@ from fashion_rag.encoding.backbone import (
     MEAN,
     STD,
     WIDTH,
-    OnnxBackbone,
-    export_onnx,
     pretrained,
     weights_file,
 )
 from fashion_rag.encoding.encoder import load_encoder
+from fashion_rag.encoding.fast import OnnxModule, export_backbone
 from fashion_rag.errors import ModelLoadError
 
 SIDE = BACKBONES[DEFAULT_BACKBONE][0]
@@ -69,7 +68,7 @@ def test_the_onnx_export_gives_the_torch_features(backbone, tmp_path):
     batch = pixels(catalog("Tshirts", 3) + catalog("Heels", 2))
     with torch.inference_mode():
         expected = backbone(batch)
-    fast = OnnxBackbone(export_onnx(backbone, tmp_path / "backbone.onnx", SIDE), threads=1)
+    fast = OnnxModule(export_backbone(backbone, tmp_path / "backbone.onnx", SIDE), threads=1)
     assert not (tmp_path / "backbone.onnx.partial").exists()
     got = fast(batch)
     assert got.shape == expected.shape
@@ -79,7 +78,7 @@ def test_the_onnx_export_gives_the_torch_features(backbone, tmp_path):
 
 def test_the_encoder_uses_the_fast_path_and_matches_torch(tiny_encoder):
     encoder = load_encoder(tiny_encoder)
-    assert type(encoder.fast_backbone).__name__ == "OnnxBackbone" and (tiny_encoder / "backbone.onnx").is_file()
+    assert type(encoder.fast_backbone).__name__ == "OnnxModule" and (tiny_encoder / "backbone.onnx").is_file()
     batch = encoder.preprocess(catalog("Dresses", 3))
     vectors, features = encoder.look(batch)
     with torch.inference_mode():
@@ -88,6 +87,19 @@ def test_the_encoder_uses_the_fast_path_and_matches_torch(tiny_encoder):
     torch_vectors = torch.nn.functional.normalize(torch_vectors, dim=-1).numpy()
     assert np.abs(features - torch_features).max() < 1e-3
     assert np.abs(vectors - torch_vectors).max() < 1e-4
+
+
+def test_the_text_tower_fast_path_matches_torch(tiny_encoder):
+    """Queries of any length and batch size give the torch path's vectors (padding included)."""
+    encoder = load_encoder(tiny_encoder)
+    assert type(encoder.fast_text).__name__ == "OnnxModule" and (tiny_encoder / "text.onnx").is_file()
+    texts = ["in red", "a long flowing floral summer dress for a garden wedding, not too formal", "jeans"]
+    tokens = encoder.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = encoder.model.get_text_features(**tokens).pooler_output
+    expected = torch.nn.functional.normalize(expected, dim=-1).numpy()
+    assert np.abs(encoder.encode_texts(texts) - expected).max() < 1e-4
+    assert np.abs(encoder.encode_texts(texts[:1]) - expected[:1]).max() < 1e-4  # unpadded, alone
 
 
 def test_the_tower_sees_colour_so_a_photo_finds_its_colour(real_engine):

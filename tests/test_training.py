@@ -38,7 +38,10 @@ def test_tiny_run_wrote_a_small_loadable_checkpoint(tiny_encoder):
     names = {p.name for p in tiny_encoder.iterdir()}
     assert {"config.json", "preprocessor_config.json", "tokenizer_config.json", "training.json"} <= names
     assert names & {"tokenizer.json", "vocab.txt"}
-    assert sum(p.stat().st_size for p in tiny_encoder.iterdir()) < 100 * 2**20
+    # The checkpoint proper stays small (the text tower in fp16); the ONNX exports beside it are
+    # derived from it and made again by any load that misses them.
+    assert {"backbone.onnx", "text.onnx"} <= names
+    assert sum(p.stat().st_size for p in tiny_encoder.iterdir() if p.suffix != ".onnx") < 100 * 2**20
     info = json.loads((tiny_encoder / "training.json").read_text())
     assert info["images"] == 150 and isinstance(info["final_loss"], float) and info["args"]["epochs"] == "1"
     assert not (tiny_encoder.parent / f".{tiny_encoder.name}.train_state.pt").exists()  # cleaned up

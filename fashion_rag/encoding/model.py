@@ -48,6 +48,19 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+class PooledText(nn.Module):
+    """The frozen part of the text side: MiniLM's mean-pooled token states (what is exported to
+    ONNX; the projection after it is trained)."""
+
+    def __init__(self, text_model: BertModel):
+        super().__init__()
+        self.text_model = text_model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(hidden, attention_mask)
+
+
 class FashionEncoderModel(PreTrainedModel):
     config_class = FashionEncoderConfig
     base_model_prefix = "fashion"
@@ -92,10 +105,10 @@ class FashionEncoderModel(PreTrainedModel):
         return self.text_projection(nn.functional.normalize(pooled, dim=-1))
 
     def get_text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                          token_type_ids: torch.Tensor | None = None, **_) -> BaseModelOutputWithPooling:
-        hidden = self.text_model(input_ids=input_ids, attention_mask=attention_mask,
-                                 token_type_ids=token_type_ids).last_hidden_state
-        return BaseModelOutputWithPooling(pooler_output=self.project_text(mean_pool(hidden, attention_mask)))
+                          **_) -> BaseModelOutputWithPooling:
+        """(Single sentences only: their token type ids are all zero, BERT's default.)"""
+        pooled = PooledText(self.text_model)(input_ids, attention_mask)
+        return BaseModelOutputWithPooling(pooler_output=self.project_text(pooled))
 
     def get_image_features(self, pixel_values: torch.Tensor, **_) -> BaseModelOutputWithPooling:
         return BaseModelOutputWithPooling(pooler_output=self.visual_projection(self.image_tower(pixel_values)))

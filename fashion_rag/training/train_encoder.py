@@ -42,19 +42,13 @@ from fashion_rag.encoding.backbone import (
     BACKBONES,
     DEFAULT_BACKBONE,
     MEAN,
-    ONNX_FILE,
     STD,
-    OnnxBackbone,
-    export_onnx,
     pretrained,
 )
 from fashion_rag.encoding.cache import CACHE_DIR, cached, image_features, save_atomically
 from fashion_rag.encoding.encoder import MAX_TEXT_TOKENS, Encoder, pooled_output
-from fashion_rag.encoding.model import (
-    FashionEncoderConfig,
-    FashionEncoderModel,
-    mean_pool,
-)
+from fashion_rag.encoding.fast import BACKBONE_FILE, TEXT_FILE, OnnxModule, export_backbone, export_text
+from fashion_rag.encoding.model import FashionEncoderConfig, FashionEncoderModel, PooledText
 
 # The colour histogram's weight beside the backbone's features (model.py). Chosen on dev data
 # (held-out id % 20 == 0 queries, the user photos' dev part): 0 / 1 / 3 / 5 / 10 gave image->image
@@ -137,8 +131,7 @@ def frozen_text(model, tokenizer, texts: list[str], own: bool) -> torch.Tensor:
         tokens = tokenizer(texts[i:i + 256], padding=True, truncation=True,
                            max_length=MAX_TEXT_TOKENS, return_tensors="pt")
         if own:
-            hidden = model.text_model(**tokens).last_hidden_state
-            out.append(mean_pool(hidden, tokens["attention_mask"]))
+            out.append(PooledText(model.text_model)(tokens["input_ids"], tokens["attention_mask"]))
         else:
             out.append(getattr(model.get_text_features(**tokens), "pooler_output", None))
     return torch.cat(out)
@@ -170,8 +163,8 @@ def frozen_tower_side(model: FashionEncoderModel, tokenizer, processor, rows: pd
     """Training rows -> shared space through the frozen tower's cached output (the backbone under
     onnxruntime, the search-time path, and the colour histogram) and the trainable projection."""
     CACHE_DIR.mkdir(exist_ok=True)
-    onnx = export_onnx(model.vision_model, CACHE_DIR / f"{model.config.backbone}.onnx", model.config.image_size)
-    looker = Encoder(model, tokenizer, processor, model.config.backbone, OnnxBackbone(onnx, threads))
+    onnx = export_backbone(model.vision_model, CACHE_DIR / f"{model.config.backbone}.onnx", model.config.image_size)
+    looker = Encoder(model, tokenizer, processor, model.config.backbone, OnnxModule(onnx, threads))
     squared = rows["squared"].to_numpy(bool)
     features = torch.from_numpy(image_features(looker, list(rows["path"])))
     if squared.any():
@@ -279,7 +272,8 @@ def main(argv=None) -> Path:
     model.save_pretrained(out)
     text_side.float()
     if own:
-        export_onnx(model.vision_model, out / ONNX_FILE, model.config.image_size)
+        export_backbone(model.vision_model, out / BACKBONE_FILE, model.config.image_size)
+        export_text(PooledText(model.text_model), out / TEXT_FILE)
     tokenizer.save_pretrained(out)
     processor.save_pretrained(out)
     info = {"args": {k: str(v) for k, v in vars(args).items()}, "images": len(rows),

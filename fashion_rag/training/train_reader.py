@@ -72,13 +72,15 @@ def upload_views(encoder: Encoder, paths: list[str]) -> tuple[np.ndarray, np.nda
 
 
 def hand_labelled(split: str) -> pd.DataFrame:
-    """The hand-labelled upload photos of one split: path, and per attribute the acceptable values
-    (colours, genders, patterns: lists)."""
+    """The hand-labelled upload photos of one split: path, the labelling round (validation: the
+    first 50 photos, then 150 more), and per attribute the acceptable values (colours, genders,
+    patterns: lists)."""
     table = pd.read_csv(HAND_LABELS).merge(pd.read_csv(HAND_LABELS_MORE), on=["folder", "image", "split"])
     table = table[table["split"] == split]
     roots = {settings.USER_PHOTOS_DIR.name: settings.USER_PHOTOS_DIR,
              settings.USER_PHOTOS_EXTRA_DIR.name: settings.USER_PHOTOS_EXTRA_DIR}
-    return pd.DataFrame({"path": [str(roots[f] / i) for f, i in zip(table["folder"], table["image"])]}
+    return pd.DataFrame({"path": [str(roots[f] / i) for f, i in zip(table["folder"], table["image"])],
+                         "round": table["round"].to_numpy()}
                         | {f"{a}s": [v.split("|") for v in table[column]]
                            for a, column in (("colour", "colours"), ("gender", "gender"), ("pattern", "pattern"))})
 
