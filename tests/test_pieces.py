@@ -168,3 +168,26 @@ def test_a_waist_down_shot_ends_the_top_where_the_trousers_begin(engine):
     pieces = engine.pieces(photo(WAIST_DOWN))
     top, bottom = (next(p for p in pieces if p.role == r) for r in ("top", "bottom"))
     assert top.box[1] == 0 and top.box[3] <= bottom.box[1]
+
+
+def test_a_tweak_with_the_same_photo_reuses_its_pieces_and_corrections_stay_with_their_search(engine):
+    """The shopper sends the same photo with new words: the photo is not looked at again, the
+    results are what a fresh look gives, and one search's correction does not leak into the next."""
+    path = photo(SHIRT_AND_TROUSERS)
+    first = engine.search(image=path, text="in blue", k=10)
+    looked = []
+    finder = engine.searcher.finder
+    original = finder.whole
+    finder.whole = lambda picture: looked.append(picture.size) or original(picture)
+    try:
+        corrected = engine.search(image=path, text="in blue", k=10, corrections={"colour": "Red"})
+        again = engine.search(image=path, text="in blue", k=10)
+    finally:
+        finder.whole = original
+    assert looked == []  # neither search looked at the photo again
+    assert corrected.reading.top("colour") == ("Red", 1.0)
+    assert again.reading.top("colour") == first.reading.top("colour") != ("Red", 1.0)
+    assert [h.item_id for h in again] == [h.item_id for h in first]
+    assert [p.box for p in again.pieces] == [p.box for p in engine.pieces(path)]
+    finder.seen.clear()  # a fresh look gives the same
+    assert [h.item_id for h in engine.search(image=path, text="in blue", k=10)] == [h.item_id for h in first]

@@ -6,6 +6,10 @@ Boxes are cut to the garment the reading names: shorts end at the knee, trousers
 """
 from __future__ import annotations
 
+import copy
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +35,7 @@ ONE_PIECE = {group for group, role in ROLE_OF.items() if role == "one-piece"}
 # show a garment on a person, framed loosely. Chosen on the dev photos (scripts/look_eval.py: search
 # P@10 0.81 at 0, 0.90 at 0.25, 0.92 at 0.4, 0.94 at 0.6); 0.4 keeps the piece a third of the crop.
 CONTEXT = 0.4
+REMEMBERED = 16  # photos whose pieces are kept: a shopper tweaking the words sends the same photo again
 MIN_SIDE = 0.06  # a region narrower or shorter than this share of the photo is not a piece
 # Where garments sit around the joints, in torso lengths (shoulders to hips) and hip widths.
 TOP_BELOW_HIPS = 0.0  # an untucked top reaches this far below the hip joints
@@ -169,6 +174,26 @@ class PieceFinder:
 
     def __init__(self, encoder: Encoder, reader: PhotoReader, pose: PoseModel | None):
         self.encoder, self.reader, self.pose = encoder, reader, pose
+        self.seen: OrderedDict[bytes, tuple[Piece, list[Piece]]] = OrderedDict()
+        self.lock = threading.Lock()  # the app serves two searches at once
+
+    def look(self, picture: Image.Image) -> tuple[Piece, list[Piece]]:
+        """The photo as a whole and the pieces worn in it (`find`), remembered for the last
+        REMEMBERED photos by their pixels, so that the next tweak of the words only encodes the
+        words. Copies: a caller may correct a reading without changing what is remembered."""
+        key = hashlib.blake2b(picture.tobytes(), digest_size=16).digest() + repr(picture.size).encode()
+        with self.lock:
+            found = self.seen.get(key)
+            if found is not None:
+                self.seen.move_to_end(key)
+        if found is None:
+            whole = self.whole(picture)
+            found = (whole, self.find(picture, whole))
+            with self.lock:
+                self.seen[key] = found
+                while len(self.seen) > REMEMBERED:
+                    self.seen.popitem(last=False)
+        return copy.deepcopy(found)
 
     def whole(self, picture: Image.Image) -> Piece:
         """The whole photo as one piece."""

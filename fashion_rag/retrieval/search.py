@@ -130,7 +130,7 @@ class Searcher:
         if self.finder is None:
             raise InputError("Finding pieces needs the photo reader, which was not trained for this "
                              "encoder (run `python -m fashion_rag prepare`).")
-        return self.finder.find(load_image(image))
+        return self.finder.look(load_image(image))[1]
 
     def _chosen(self, picture, asked: Constraints, piece, box) -> tuple[list[Piece], int, Piece]:
         """The pieces in the photo, the one to search for, and what to search with: the hand-drawn
@@ -141,8 +141,7 @@ class Searcher:
             drawn = self.finder.whole(picture.crop((x0, y0, x1, y1)))
             drawn.box, drawn.region = (x0, y0, x1, y1), "drawn"
             return [drawn], 0, drawn
-        as_a_whole = self.finder.whole(picture)
-        pieces = self.finder.find(picture, as_a_whole)
+        as_a_whole, pieces = self.finder.look(picture)
         chosen = whole(piece, "The piece", 0, len(pieces) - 1) if piece is not None else \
             pointed(pieces, asked.include.get("articleType", set()))
         return (pieces, 0, as_a_whole) if chosen is None else (pieces, chosen, pieces[chosen])
