@@ -61,7 +61,8 @@ from fashion_rag.retrieval.index import build_index  # noqa: E402
 from fashion_rag.retrieval.store import make_faiss  # noqa: E402
 
 K = 10
-E2E_TARGET_MS, BUILD_TARGET_IPS, ANN_TARGET_MS, ANN_TARGET_RECALL = 100.0, 50.0, 10.0, 0.95
+PHOTO_TARGET_MS = 40.0  # a photo + text engine.search, p50 (issue 18)
+BUILD_TARGET_IPS, ANN_TARGET_MS, ANN_TARGET_RECALL = 60.0, 10.0, 0.95
 OUTFIT_TARGET_MS = 150.0  # engine.complete without an LLM
 DEMAND_LOG_TARGET_MS = 1.0  # what the demand log adds to a search (fashion_rag.insights), p50
 API_ONE_TARGET_MS, API_LOAD_TARGET_MS = 150.0, 1000.0  # /search through gradio_client: p50 alone, p95 of 8
@@ -194,16 +195,20 @@ def bench_fusion(timer: AppTimer, engine: Engine, image_vec: np.ndarray, text_ve
 def bench_end_to_end(timer: AppTimer, engine: Engine, paths: list[str]) -> list[Row]:
     """engine.search and engine.complete as the app calls them, cycling through catalog photos (and
     real uploads)."""
-    next_path, next_upload = cycling(paths), cycling(list(load_photos("validation")["path"]) or paths)
+    uploads = list(load_photos("validation")["path"]) or paths
+    next_path, next_upload = cycling(paths), cycling(uploads)
+    next_tweak = cycling(["in red", "in blue", "for the office", "no stripes", "for summer"])
     cases = (("image + 'in red'", lambda: engine.search(image=next_path(), text="in red", k=K)),
              ("user photo + 'in red'", lambda: engine.search(image=next_upload(), text="in red", k=K)),
+             # The shopper's next tweak of the same photo: its pieces are remembered, words are new.
+             ("same user photo, next tweak", lambda: engine.search(image=uploads[0], text=next_tweak(), k=K)),
              ("image only", lambda: engine.search(image=next_path(), k=K)),
              ("text only 'red dress'", lambda: engine.search(text="red dress", k=K)))
     rows = []
     for name, fn in cases:
         found = timer.rows("end-to-end", f"search {name} (mode={fn().mode})", fn, rate_unit="q/s")
-        if name.startswith("image +"):
-            with_target(found, f"p50 < {E2E_TARGET_MS:.0f} ms", lambda r: r.median * 1e3 < E2E_TARGET_MS)
+        if "+ 'in red'" in name:
+            with_target(found, f"p50 < {PHOTO_TARGET_MS:.0f} ms", lambda r: r.median * 1e3 < PHOTO_TARGET_MS)
         rows += found
     outfits = (("user photo + 'complete this look'",
                 lambda: engine.complete(image=next_upload(), text="complete this look", planner="rules")),

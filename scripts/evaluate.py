@@ -304,7 +304,13 @@ def reader_accuracy(engine: Engine, catalog_pool: pd.DataFrame, photos: dict[str
     for attribute, values in truth.items():
         score(attribute, f"catalog shots (held-out {split} half)", readings, [[v] for v in values])
     for name, table in photos.items():
-        score("type", name, [engine.describe(p) for p in table["path"]], list(table["groups"]))
+        readings, allowed = [engine.describe(p) for p in table["path"]], list(table["groups"])
+        score("type", name, readings, allowed)
+        # A label that admits several groups ("longsleeve": sweater, top or t-shirt) counts a top
+        # value right that may not be: such photos make any reader look underconfident.
+        single = [len(groups) == 1 for groups in allowed]
+        score("type", "  of which labels naming one group", [r for r, s in zip(readings, single) if s],
+              [a for a, s in zip(allowed, single) if s])
     if len(hand):
         readings = [engine.describe(p) for p in hand["path"]]
         first = (hand["round"] == 1).to_numpy()
