@@ -106,7 +106,7 @@ class FashionEncoderModel(PreTrainedModel):
 
     def get_text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                           **_) -> BaseModelOutputWithPooling:
-        """(Single sentences only: their token type ids are all zero, BERT's default.)"""
+        """Token type ids are not taken: a single sentence's are all zero, BERT's default."""
         pooled = PooledText(self.text_model)(input_ids, attention_mask)
         return BaseModelOutputWithPooling(pooler_output=self.project_text(pooled))
 
