@@ -47,15 +47,16 @@ POOL = 1000  # candidates (matching the query) a profile re-ranks, beyond k
 
 class Results(list):
     """A list of Hit, plus what the search did: the mode used, the constraints applied, warnings,
-    and for a photo the pieces in it, the one searched for (`piece`), its reading and what the
-    tweak kept and changed (guided mode)."""
+    and for a photo the one searched for (`piece`), its reading and what the tweak kept and
+    changed (guided mode). `pieces`: the pieces in the photo when the search needed them (a piece
+    asked for or named), else None: `Engine.pieces` finds them after the results are shown."""
 
     def __init__(self, hits: list[Hit], mode: str, applied: list[str], notes: list[str],
                  reading: Reading | None = None, plan: Plan | None = None,
                  pieces: list[Piece] | None = None, piece: int | None = None):
         super().__init__(hits)
         self.mode, self.applied, self.notes = mode, applied, notes
-        self.reading, self.plan, self.pieces, self.piece = reading, plan, pieces or [], piece
+        self.reading, self.plan, self.pieces, self.piece = reading, plan, pieces, piece
 
 
 class Engine:

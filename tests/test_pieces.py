@@ -170,24 +170,33 @@ def test_a_waist_down_shot_ends_the_top_where_the_trousers_begin(engine):
     assert top.box[1] == 0 and top.box[3] <= bottom.box[1]
 
 
-def test_a_tweak_with_the_same_photo_reuses_its_pieces_and_corrections_stay_with_their_search(engine):
-    """The shopper sends the same photo with new words: the photo is not looked at again, the
-    results are what a fresh look gives, and one search's correction does not leak into the next."""
+def test_a_search_leaves_the_pieces_for_later_and_a_tweak_reuses_the_look(engine):
+    """A search whose words name no piece looks at the photo as a whole only (no pose models:
+    the results come first); the pieces asked for next reuse that look, and the shopper's next
+    tweak of the same photo looks at nothing again. One search's correction does not leak."""
     path = photo(SHIRT_AND_TROUSERS)
-    first = engine.search(image=path, text="in blue", k=10)
-    looked = []
     finder = engine.searcher.finder
-    original = finder.whole
-    finder.whole = lambda picture: looked.append(picture.size) or original(picture)
+    finder.seen.clear()
+    calls = []
+    spy = {name: getattr(finder, name) for name in ("whole", "find")}
+    for name, original in spy.items():
+        setattr(finder, name, lambda *args, _name=name, _original=original: calls.append(_name) or _original(*args))
     try:
+        first = engine.search(image=path, text="in blue", k=10)
+        assert calls == ["whole"] and first.pieces is None and first.piece == 0
+        worn = engine.pieces(path)
+        assert calls == ["whole", "find"] and {"top", "bottom"} <= set(roles(worn))
         corrected = engine.search(image=path, text="in blue", k=10, corrections={"colour": "Red"})
         again = engine.search(image=path, text="in blue", k=10)
+        named = engine.search(image=path, text="the trousers in blue", k=10)
+        assert calls == ["whole", "find"]  # nothing was looked at again
     finally:
-        finder.whole = original
-    assert looked == []  # neither search looked at the photo again
+        for name in spy:
+            delattr(finder, name)
+    assert named.pieces[named.piece].role == "bottom"
+    assert [p.box for p in named.pieces] == [p.box for p in worn]
     assert corrected.reading.top("colour") == ("Red", 1.0)
     assert again.reading.top("colour") == first.reading.top("colour") != ("Red", 1.0)
     assert [h.item_id for h in again] == [h.item_id for h in first]
-    assert [p.box for p in again.pieces] == [p.box for p in engine.pieces(path)]
     finder.seen.clear()  # a fresh look gives the same
     assert [h.item_id for h in engine.search(image=path, text="in blue", k=10)] == [h.item_id for h in first]

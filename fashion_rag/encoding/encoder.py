@@ -24,6 +24,7 @@ from fashion_rag.data.images import ImageLike, load_image
 from fashion_rag.encoding.colour import border, thumbnail
 from fashion_rag.encoding.fast import BACKBONE_FILE, TEXT_FILE, OnnxModule, export_backbone, export_text
 from fashion_rag.encoding.model import FashionEncoderModel, PooledText  # also registers it with Auto*
+from fashion_rag.encoding.pixels import Pixels
 from fashion_rag.errors import ModelLoadError
 
 MAX_TEXT_TOKENS = 64
@@ -70,6 +71,7 @@ class Encoder:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.image_processor = image_processor
+        self.pixels = Pixels(image_processor)
         self.name = name
         own = isinstance(model, FashionEncoderModel)
         self.tower = ((lambda pixels: model.image_tower(pixels, fast_backbone)) if own else
@@ -82,8 +84,7 @@ class Encoder:
 
     def preprocess(self, images: Sequence[ImageLike]) -> torch.Tensor:
         """Images -> the pixel tensor the model expects (the checkpoint's own processor settings)."""
-        return self.image_processor(images=[load_image(i) for i in images],
-                                    return_tensors="pt")["pixel_values"]
+        return self.pixels([load_image(i) for i in images])
 
     @torch.inference_mode()
     def look(self, pixels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -105,9 +106,9 @@ class Encoder:
         return np.concatenate([v for v, _ in out]), np.concatenate([f for _, f in out])
 
     def look_at_photo(self, picture: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-        """`look` at one shopper's photo through its `views`: (unit vector, features), each the
-        views' mean."""
-        vectors, features = self.look(self.preprocess(views(picture)))
+        """`look` at one shopper's photo (loaded: `load_image`) through its `views`: (unit vector,
+        features), each the views' mean."""
+        vectors, features = self.look(self.pixels(views(picture)))
         mean = vectors.mean(0)
         return mean / max(float(np.linalg.norm(mean)), 1e-12), features.mean(0)
 

@@ -174,26 +174,27 @@ class PieceFinder:
 
     def __init__(self, encoder: Encoder, reader: PhotoReader, pose: PoseModel | None):
         self.encoder, self.reader, self.pose = encoder, reader, pose
-        self.seen: OrderedDict[bytes, tuple[Piece, list[Piece]]] = OrderedDict()
+        self.seen: OrderedDict[bytes, tuple[Piece, list[Piece] | None]] = OrderedDict()
         self.lock = threading.Lock()  # the app serves two searches at once
 
-    def look(self, picture: Image.Image) -> tuple[Piece, list[Piece]]:
-        """The photo as a whole and the pieces worn in it (`find`), remembered for the last
-        REMEMBERED photos by their pixels, so that the next tweak of the words only encodes the
-        words. Copies: a caller may correct a reading without changing what is remembered."""
+    def look(self, picture: Image.Image, pieces: bool = True) -> tuple[Piece, list[Piece] | None]:
+        """The photo as a whole and, with `pieces`, the pieces worn in it (`find`; else None). Both
+        are remembered for the last REMEMBERED photos by their pixels: the next tweak of the words
+        only encodes the words, and pieces looked for after a search reuse its look at the whole.
+        Copies: a caller may correct a reading without changing what is remembered."""
         key = hashlib.blake2b(picture.tobytes(), digest_size=16).digest() + repr(picture.size).encode()
         with self.lock:
-            found = self.seen.get(key)
-            if found is not None:
-                self.seen.move_to_end(key)
-        if found is None:
+            whole, worn = self.seen.get(key, (None, None))
+        if whole is None:
             whole = self.whole(picture)
-            found = (whole, self.find(picture, whole))
-            with self.lock:
-                self.seen[key] = found
-                while len(self.seen) > REMEMBERED:
-                    self.seen.popitem(last=False)
-        return copy.deepcopy(found)
+        if pieces and worn is None:
+            worn = self.find(picture, whole)
+        with self.lock:
+            self.seen[key] = (whole, worn)
+            self.seen.move_to_end(key)
+            while len(self.seen) > REMEMBERED:
+                self.seen.popitem(last=False)
+        return copy.deepcopy((whole, worn))
 
     def whole(self, picture: Image.Image) -> Piece:
         """The whole photo as one piece."""

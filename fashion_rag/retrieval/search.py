@@ -18,6 +18,7 @@ import pandas as pd
 
 from fashion_rag.data.catalog import attribute_values, type_group
 from fashion_rag.data.images import ImageLike, load_image
+from fashion_rag.data.wardrobe import roles_named
 from fashion_rag.encoding.encoder import Encoder
 from fashion_rag.encoding.fusion import MODES, NEEDS, GatedComposer, query_vector
 from fashion_rag.encoding.pieces import Piece, PieceFinder, pointed
@@ -56,7 +57,9 @@ class Query:
     reading: Reading | None = None
     plan: Plan | None = None
     bonus: np.ndarray | None = None  # the reading prior per catalog row (guided mode)
-    pieces: list[Piece] | None = None  # what the photo shows: the pieces worn, or the whole photo
+    # What the photo shows: the pieces worn, or the whole photo. None when the search did not need
+    # them (no piece asked for or named): the page asks `pieces` after showing the results.
+    pieces: list[Piece] | None = None
     piece: int | None = None  # the one searched for
 
     def applied(self) -> list[str]:
@@ -132,18 +135,21 @@ class Searcher:
                              "encoder (run `python -m fashion_rag prepare`).")
         return self.finder.look(load_image(image))[1]
 
-    def _chosen(self, picture, asked: Constraints, piece, box) -> tuple[list[Piece], int, Piece]:
+    def _chosen(self, picture, asked: Constraints, piece, box) -> tuple[list[Piece] | None, int, Piece]:
         """The pieces in the photo, the one to search for, and what to search with: the hand-drawn
         box, the piece asked for by number or named by the words (its crop), else the photo as a
-        whole, as before pieces, which reads as its most prominent piece (the first)."""
+        whole, as before pieces, which reads as its most prominent piece (the first). The pieces
+        are only looked for when the search needs them: finding a person costs as much again."""
         if box is not None:
             x0, y0, x1, y1 = checked_box(box, picture.size)
             drawn = self.finder.whole(picture.crop((x0, y0, x1, y1)))
             drawn.box, drawn.region = (x0, y0, x1, y1), "drawn"
             return [drawn], 0, drawn
-        as_a_whole, pieces = self.finder.look(picture)
-        chosen = whole(piece, "The piece", 0, len(pieces) - 1) if piece is not None else \
-            pointed(pieces, asked.include.get("articleType", set()))
+        named = asked.include.get("articleType", set())
+        as_a_whole, pieces = self.finder.look(picture, pieces=piece is not None or bool(roles_named(named)))
+        if pieces is None:  # nothing asks for a piece: the photo as a whole, pieces looked for later
+            return None, 0, as_a_whole
+        chosen = whole(piece, "The piece", 0, len(pieces) - 1) if piece is not None else pointed(pieces, named)
         return (pieces, 0, as_a_whole) if chosen is None else (pieces, chosen, pieces[chosen])
 
     def check_corrections(self, corrections: dict | None) -> dict[str, str]:

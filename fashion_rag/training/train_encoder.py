@@ -49,6 +49,7 @@ from fashion_rag.encoding.cache import CACHE_DIR, cached, image_features, save_a
 from fashion_rag.encoding.encoder import MAX_TEXT_TOKENS, Encoder, pooled_output
 from fashion_rag.encoding.fast import BACKBONE_FILE, TEXT_FILE, OnnxModule, export_backbone, export_text
 from fashion_rag.encoding.model import FashionEncoderConfig, FashionEncoderModel, PooledText
+from fashion_rag.encoding.pixels import Pixels
 
 # The colour histogram's weight beside the backbone's features (model.py). Chosen on dev data
 # (held-out id % 20 == 0 queries, the user photos' dev part): 0 / 1 / 3 / 5 / 10 gave image->image
@@ -118,7 +119,8 @@ def positives(rows: pd.DataFrame) -> torch.Tensor:
 
 def preprocess_all(paths: list[str], processor, batch: int = 256) -> torch.Tensor:
     from fashion_rag.data.images import load_image
-    out = [processor(images=[load_image(p) for p in paths[i:i + batch]], return_tensors="pt")["pixel_values"]
+    pixels = Pixels(processor)
+    out = [pixels([load_image(p) for p in paths[i:i + batch]])
            for i in tqdm(range(0, len(paths), batch), desc="preparing images", unit="batch")]
     return torch.cat(out).to(torch.float16)
 

@@ -146,8 +146,8 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
 
         def searched(event, **api):
             """After a search: its pieces as chips and boxes, then the history and the reply."""
-            event.success(pieces.show, session, [piece, pieces_view], show_progress="hidden",
-                          api_visibility="private")
+            event.success(bind(pieces.show, engine), [image, session], [piece, pieces_view, session],
+                          show_progress="hidden", api_visibility="private")
             then_reply(event, **api)
 
         def then_reply(event, keep_selection: bool = False, **api):

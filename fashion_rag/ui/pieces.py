@@ -20,17 +20,32 @@ def chips(pieces: list[dict]) -> list[tuple[str, int]]:
     return [(("marked area: " if p["region"] == "drawn" else "") + p["label"], n) for n, p in enumerate(pieces)]
 
 
-def show(session: Session) -> tuple:
+def shown(pieces: list | None, image: Image.Image | None, photo) -> list[dict] | None:
+    """The photo's pieces for the page: each as JSON, with its box on the step's (smaller) photo;
+    None while they are not looked for yet, [] without a photo."""
+    if image is None or not isinstance(photo, Image.Image):
+        return []
+    if pieces is None:
+        return None
+    scale = photo.size[0] / image.size[0]
+    return [p.as_dict() | {"shown_box": [round(v * scale) for v in p.box]} for p in pieces]
+
+
+def show(engine: Engine, image: Image.Image | None, session: Session) -> tuple:
     """The latest step's pieces as chips and as boxes over its photo (hidden for one piece that is
-    the whole photo: nothing to choose)."""
+    the whole photo: nothing to choose). A search that did not need them left them to here: they
+    are found now, with the results already on the page and the photo's look remembered."""
     step = (session.get("steps") or [{}])[-1]
+    if step.get("pieces") is None:
+        step["pieces"] = shown(engine_call(lambda: engine.pieces(image)) if image is not None else [],
+                               image, step.get("image"))
     pieces, chosen, photo = step.get("pieces") or [], step.get("piece"), step.get("image")
     choose = len(pieces) > 1 or any(p["region"] == "drawn" for p in pieces)
     if not choose or not isinstance(photo, Image.Image):
-        return gr.update(choices=[], value=None, visible=False), gr.update(value=None, visible=False)
+        return gr.update(choices=[], value=None, visible=False), gr.update(value=None, visible=False), session
     boxes = [(tuple(p["shown_box"]), label) for p, (label, _) in zip(pieces, chips(pieces))]
     return (gr.update(choices=chips(pieces), value=chosen, visible=True),
-            gr.update(value=(photo, boxes), visible=True))
+            gr.update(value=(photo, boxes), visible=True), session)
 
 
 def choose(chosen: int | None) -> tuple:

@@ -13,6 +13,7 @@ from fashion_rag.errors import FashionRagError
 from fashion_rag.reply.markdown import escape
 from fashion_rag.retrieval.tweak import DESCRIBE_AT
 from fashion_rag.ui.format import caption
+from fashion_rag.ui.pieces import shown
 from fashion_rag.ui.session import Session, add_step, engine_call, small_photo
 
 Menu = list[str]  # the values ticked in a filter menu
@@ -124,18 +125,10 @@ def search(engine: Engine, image: Image.Image | None, text: str | None, mode: st
     photo = small_photo(image)
     step = {"image": anchor["path"] if from_item else photo, "anchor": anchor if from_item else None,
             "source": source, "text": text, "hits": list(results), "gallery": gallery,
-            "status": status, "reply": "", "pieces": shown_pieces(results, image, photo),
+            "status": status, "reply": "", "pieces": shown(results.pieces, image, photo),
             "piece": getattr(results, "piece", None)}
     return gallery, status, gr.Tabs(selected="matches"), {**session, "steps": add_step(session, step),
                                                           "selected": None, "anchor": step["anchor"]}
-
-
-def shown_pieces(results: Results, image: Image.Image | None, photo) -> list[dict]:
-    """The photo's pieces for the page: each as JSON, with its box on the step's (smaller) photo."""
-    if image is None or not isinstance(photo, Image.Image):
-        return []
-    scale = photo.size[0] / image.size[0]
-    return [p.as_dict() | {"shown_box": [round(v * scale) for v in p.box]} for p in getattr(results, "pieces", [])]
 
 
 def describe(engine: Engine, image: Image.Image | None) -> dict:
