@@ -216,7 +216,8 @@ def phase_memory(connect: Callable[[], Shopper], rec: Recorder, photos: list[str
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--url", help="a running app on this machine (default: start app.py on a free port)")
+    p.add_argument("--url", help="a running app on this machine (default: start app.py on a free port); start it "
+                   "with FASHION_RAG_UPLOADS_PER_MINUTE raised, as all shoppers here share one address")
     p.add_argument("--pid", type=int, help="the running app's process id, for its memory (with --url)")
     p.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
     p.add_argument("--single-runs", type=int, default=20, help="photo + text searches of the single shopper")
@@ -252,7 +253,10 @@ def main(argv: list[str] | None = None) -> dict:
     if url is None:
         port = free_port()
         started = time.perf_counter()
-        proc = start_server(port, {"FASHION_RAG_SESSION_TTL": str(args.ttl)})
+        # Every simulated shopper comes from 127.0.0.1: the per-address upload limit (20 a minute,
+        # tests/test_serving.py) would refuse most of them, so this server lifts it.
+        proc = start_server(port, {"FASHION_RAG_SESSION_TTL": str(args.ttl), "FASHION_RAG_UPLOADS_PER_MINUTE": "100000",
+                                   "FASHION_RAG_UPLOADS_PER_MINUTE_ALL": "100000"})
         pid, url = proc.pid, f"http://127.0.0.1:{port}/"
         print(f"app started in {time.perf_counter() - started:.1f} s at {url} (session TTL {args.ttl:g} s)")
     rec, memory, info = Recorder(), {}, {}
