@@ -54,6 +54,9 @@ class OnnxModule:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # No memory arena: it keeps the peak of every batch size seen (scripts/loadtest.py: 39 MB
+        # less kept after the load phases, and searches as fast).
+        options.enable_cpu_mem_arena = False
         # Idle threads sleep instead of spinning, as torch's do (OMP_WAIT_POLICY): spinning ones
         # took the cores from the text tower that runs right after, doubling a search (benchmark.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
