@@ -220,7 +220,7 @@ def load_engine(index_dir: str | Path | None = None, model: str | None = None,
     photo reader if trained for that encoder. `profiles`: the shoppers' feedback store file."""
     index_dir = Path(index_dir or settings.INDEX_DIR)
     index = load_index(index_dir)
-    encoder = load_encoder(model or index.model)
+    encoder = load_encoder(model or index.model, arena=False)  # a server's batches are small: fast.py
     if encoder.weights_hash != index.manifest["model_hash"]:
         raise StaleIndexError(
             f"The index in {index_dir} was built with other encoder weights ({index.manifest['model']}); "

@@ -158,8 +158,10 @@ def _normalise(vectors: torch.Tensor) -> np.ndarray:
     return torch.nn.functional.normalize(vectors.float(), dim=-1).numpy().astype(np.float32)
 
 
-def load_encoder(name_or_path: str | Path | None = None, threads: int | None = None) -> Encoder:
-    """Load from a local folder if there is one, else from the hub; fail with what to do."""
+def load_encoder(name_or_path: str | Path | None = None, threads: int | None = None,
+                 arena: bool = True) -> Encoder:
+    """Load from a local folder if there is one, else from the hub; fail with what to do.
+    `arena`: onnxruntime's memory arena, for large batches; a server (small batches) goes without."""
     name = str(name_or_path or settings.MODEL)
     torch.set_num_threads(threads or settings.THREADS)
     local = Path(name).expanduser()
@@ -175,7 +177,7 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
         model = AutoModel.from_pretrained(source, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(source)
         processor = AutoImageProcessor.from_pretrained(source)
-        fast = _fast_towers(model, local, threads or settings.THREADS) if local.exists() else {}
+        fast = _fast_towers(model, local, threads or settings.THREADS, arena) if local.exists() else {}
         return Encoder(model, tokenizer, processor, name, **fast)
     except Exception as exc:  # transformers raises many kinds; the user needs one clear message
         raise ModelLoadError(
@@ -185,7 +187,7 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
             "or --model.") from exc
 
 
-def _fast_towers(model, folder: Path, threads: int) -> dict[str, OnnxModule]:
+def _fast_towers(model, folder: Path, threads: int, arena: bool) -> dict[str, OnnxModule]:
     """The own model's frozen towers under onnxruntime (fashion_rag.encoding.fast), exported beside
     the checkpoint the first time (training does it too). Where the folder is read-only, the torch
     path serves, only slower."""
@@ -197,7 +199,8 @@ def _fast_towers(model, folder: Path, threads: int) -> dict[str, OnnxModule]:
     towers = {}
     for tower, (file, export) in exports.items():
         try:
-            towers[tower] = OnnxModule(folder / file if (folder / file).is_file() else export(folder / file), threads)
+            towers[tower] = OnnxModule(folder / file if (folder / file).is_file() else export(folder / file), threads,
+                                       arena)
         except (OSError, ImportError) as exc:
             log.warning("%s runs in torch (slower): %s", file, exc)
     return towers

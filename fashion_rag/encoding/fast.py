@@ -48,15 +48,16 @@ def export_text(tower: nn.Module, path: Path) -> Path:
 class OnnxModule:
     """An exported graph under onnxruntime, called like the torch module it came from."""
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, arena: bool = True):
         import onnxruntime as ort
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        # No memory arena: it keeps the peak of every batch size seen (scripts/loadtest.py: 39 MB
-        # less kept after the load phases, and searches as fast).
-        options.enable_cpu_mem_arena = False
+        # The memory arena makes large batches about 15% faster (training, building), but keeps the
+        # peak of every batch size seen: a server without it kept 38 MB instead of 72 MB after the
+        # load test's phases (scripts/loadtest.py), its small batches as fast.
+        options.enable_cpu_mem_arena = arena
         # Idle threads sleep instead of spinning, as torch's do (OMP_WAIT_POLICY): spinning ones
         # took the cores from the text tower that runs right after, doubling a search (benchmark.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
