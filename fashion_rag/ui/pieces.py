@@ -36,10 +36,11 @@ def show(engine: Engine, image: Image.Image | None, session: Session) -> tuple:
     the whole photo: nothing to choose). A search that did not need them left them to here: they
     are found now, with the results already on the page and the photo's look remembered."""
     step = (session.get("steps") or [{}])[-1]
+    photo = step.get("image")  # a catalog item's path when the search was from an item: no pieces
     if step.get("pieces") is None:
-        step["pieces"] = shown(engine_call(lambda: engine.pieces(image)) if image is not None else [],
-                               image, step.get("image"))
-    pieces, chosen, photo = step.get("pieces") or [], step.get("piece"), step.get("image")
+        found = engine_call(lambda: engine.pieces(image)) if image is not None and isinstance(photo, Image.Image) else []
+        step["pieces"] = shown(found, image, photo)
+    pieces, chosen = step.get("pieces") or [], step.get("piece")
     choose = len(pieces) > 1 or any(p["region"] == "drawn" for p in pieces)
     if not choose or not isinstance(photo, Image.Image):
         return gr.update(choices=[], value=None, visible=False), gr.update(value=None, visible=False), session
