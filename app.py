@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"WARNING: {notice}", file=sys.stderr, flush=True)
     demo = ui.build_demo(engine, notice)
     try:
-        ui.launch(demo, login, server_name=args.host, server_port=args.port, share=args.share,
-                  prevent_thread_lock=True)
+        ui.launch(demo, login, ui.image_dirs(engine), server_name=args.host, server_port=args.port,
+                  share=args.share, prevent_thread_lock=True)
     except OSError as exc:  # typically: the port is taken
         print(f"\nCannot start the web server: {exc} Try another --port.", file=sys.stderr)
         return 1

@@ -235,3 +235,14 @@ def test_monitoring_is_off_and_prints_no_key(served, capfd):
     for path in ("monitoring", "monitoring/summary", "monitoring/some-key"):
         assert httpx.get(f"{url}{path}").status_code in (403, 404), path
     assert "monitoring" not in "".join(capfd.readouterr()).lower()
+
+
+def test_without_monitoring_the_queue_keeps_no_record_of_past_events(served):
+    """Gradio otherwise keeps 10,000 and summarises them all with pandas after every event."""
+    demo, url = served
+    shopper = client(url)
+    for words in ("a red dress", "black jeans", "white sneakers"):
+        captions, _, _ = search(shopper, text=words, k=3)
+        assert len(captions) == 3
+    assert len(demo._queue.event_analytics) <= 1
+    assert demo._queue.cached_event_analytics_summary == {"functions": {}}

@@ -54,6 +54,42 @@ def test_only_the_catalog_images_are_served(served):
         assert file_status(url, path) in (403, 404), path
 
 
+def test_catalog_photos_come_from_memory_as_they_are_on_disk(served):
+    """The fast path (serving.CatalogImages) answers with the file's bytes, lets the browser keep
+    them and revalidates; what it must not serve still reaches Gradio's refusal."""
+    _, url = served
+    photo = catalog_image(STRIPED_SHIRT)
+    with httpx.Client() as http:
+        first = http.get(f"{url}gradio_api/file={photo}")
+        assert first.status_code == 200 and first.content == Path(photo).read_bytes()
+        assert first.headers["content-type"] == "image/jpeg"
+        assert "max-age" in first.headers["cache-control"]  # only the fast path says so
+        again = http.get(f"{url}gradio_api/file={photo}", headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and not again.content
+        assert http.head(f"{url}gradio_api/file={photo}").headers["content-length"] == str(len(first.content))
+        ranged = http.get(f"{url}gradio_api/file={photo}", headers={"Range": "bytes=0-9"})
+        assert ranged.content == first.content[:10] and "cache-control" not in ranged.headers  # Gradio's
+        for path in (f"{settings.CATALOG_DIR}/images/../styles.csv", settings.CATALOG_DIR / "styles.csv"):
+            refused = http.get(f"{url}gradio_api/file={path}")
+            assert refused.status_code in (403, 404) and "cache-control" not in refused.headers, path
+
+
+def test_a_replaced_catalog_photo_is_never_served_stale(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    photo = folder / "1.jpg"
+    photo.write_bytes(Path(catalog_image(STRIPED_SHIRT)).read_bytes())
+    images = serving.CatalogImages(None, [str(folder)], blocked=[str(folder / "2.jpg")])
+    assert images._photo(str(photo))[0] == photo.read_bytes()
+    photo.write_bytes(b"another photo")
+    assert images._photo(str(photo))[0] == b"another photo"
+    (folder / "2.jpg").write_bytes(b"blocked")
+    (folder / "notes.txt").write_bytes(b"not a photo")
+    (tmp_path / "1.jpg").write_bytes(b"beside the folder")
+    for refused in (folder / "2.jpg", folder / "notes.txt", folder / "3.jpg", tmp_path / "1.jpg"):
+        assert images._photo(str(refused)) is None, refused
+
+
 def test_uploads_over_the_limit_are_refused_clearly(served):
     _, url = served
     limit = int(settings.MAX_UPLOAD_MB * 1024 * 1024)

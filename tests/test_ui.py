@@ -57,7 +57,8 @@ def running_app(engine, **launch):
     from fashion_rag import ui
     demo = ui.build_demo(engine)
     port = free_port()
-    ui.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch)
+    ui.launch(demo, photo_folders=ui.image_dirs(engine), prevent_thread_lock=True, server_name="127.0.0.1",
+              server_port=port, quiet=True, **launch)
     try:
         yield demo, f"http://127.0.0.1:{port}/"
     finally:

@@ -27,6 +27,6 @@ outfit (the outfit board and swaps), selection (selected product, steps and undo
 (likes, passes and the quiz), stylist (the streamed reply); layout lays them out and wires them;
 format, session and widgets are what they share.
 """
-from fashion_rag.ui.layout import build_demo, launch
+from fashion_rag.ui.layout import build_demo, image_dirs, launch
 
-__all__ = ["build_demo", "launch"]
+__all__ = ["build_demo", "image_dirs", "launch"]

@@ -5,6 +5,7 @@ product), the stylist column (reply, steps, taste), then the events, panel by pa
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import gradio as gr
@@ -243,24 +244,30 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
                                                  details, *board.outputs, views, session], api_name="undo")
         if notice:
             gr.Markdown(f"⚠️ {notice}", elem_id="notice")
-    demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
 
-def launch(demo: gr.Blocks, login: serving.LoginThrottle | None = None, **kwargs) -> tuple:
+def launch(demo: gr.Blocks, login: serving.LoginThrottle | None = None, photo_folders: Sequence[str] = (),
+           **kwargs) -> tuple:
     """demo.launch with the page's theme and CSS (Gradio 6 takes them at launch) and the guards of
     a public server (fashion_rag.serving): request and upload limits, the login throttled per
-    address (`login`), clear errors, no monitoring page unless asked for, idle sessions and unused
-    uploads dropped."""
+    address (`login`), clear errors, no monitoring page (nor its per-event records) unless asked
+    for, idle sessions and unused uploads dropped; the queue: two searches at a time, 64 waiting.
+    The photos in `photo_folders` (`image_dirs`) are served from memory when no login is asked."""
     kwargs.setdefault("max_file_size", int(settings.MAX_UPLOAD_MB * 1024 * 1024))
     # Never the catalog table, even if a catalog keeps images beside it (blocked beats allowed).
     table = settings.CATALOG_DIR / "styles.csv"
     kwargs.setdefault("blocked_paths", sorted({str(table), str(table.resolve())}))
     kwargs.setdefault("state_session_capacity", settings.MAX_SESSIONS)
-    kwargs.setdefault("enable_monitoring", settings.MONITORING)
+    if not kwargs.setdefault("enable_monitoring", settings.MONITORING):
+        serving.skip_event_analytics()
+    demo.queue(default_concurrency_limit=2, max_size=64)
     guards = [Middleware(serving.BodyLimit, max_bytes=int(settings.MAX_REQUEST_KB * 1024),
                          upload_bytes=kwargs["max_file_size"] + 64 * 1024),
               Middleware(serving.UploadGuard)]
+    if login is None and photo_folders:
+        guards.insert(0, Middleware(serving.CatalogImages, folders=list(photo_folders),
+                                    blocked=kwargs["blocked_paths"]))
     if login is not None:
         kwargs["auth"] = login.check
         guards.append(Middleware(serving.LoginAddress))
