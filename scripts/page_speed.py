@@ -2,12 +2,12 @@
 photo, types a tweak and clicks Search, and times from the click until (1) every result photo is
 shown and (2) the stylist's reply is there (the automatic summary: no model is called).
 
-Three servers of the same engine run side by side and take turns, search by search, so machine
-load hits them alike: the app as it serves, the same app with every result photo through Gradio's
-own file route (instead of from memory, serving/images.py), and the same app with Gradio's full
-progress overlay on searches (instead of their running time only). Each has its own browser; the
-first searches warm up and are not counted. Prints medians and p95s per server. The browser runs
-on the same two cores as the server, as when the app runs on a shopper's own laptop.
+Two servers of the same engine run side by side and take turns, search by search, so machine load
+hits both alike: the app as it serves, and the same app with every result photo through Gradio's
+own file route instead of from memory (serving/images.py). Each has its own browser; the first
+searches warm up and are not counted. Prints medians and p95s per server. The browsers run on the
+same two cores as the servers, as when the app runs on a shopper's own laptop: keep the machine
+otherwise idle (a forgotten browser in the background changes every figure).
 
     python scripts/page_speed.py              # 20 searches each, after 3 to warm up
     python scripts/page_speed.py --runs 40
@@ -52,13 +52,9 @@ def browser(profile: str):
 class Page:
     """One server and the browser that searches on it."""
 
-    def __init__(self, engine, name: str, profile: str, from_memory: bool = True, overlay: bool = False):
+    def __init__(self, engine, name: str, profile: str, from_memory: bool = True):
         from fashion_rag import ui
         self.name, self.demo, port = name, ui.build_demo(engine), free_port()
-        if overlay:  # Gradio's default display while the searches and outfits run
-            for event in self.demo.fns.values():
-                if event.concurrency_id == "search":
-                    event.show_progress = "full"
         ui.launch(self.demo, photo_folders=ui.image_dirs(engine) if from_memory else (), prevent_thread_lock=True,
                   server_name="127.0.0.1", server_port=port, quiet=True)
         self.driver = browser(profile)
@@ -120,13 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     table = load_photos("validation")
     photos = list(table["path"])[:: max(1, len(table) // (args.runs + args.warmup))]
     with tempfile.TemporaryDirectory() as profiles:
-        pages = [Page(engine, "as served", f"{profiles}/a"),
-                 Page(engine, "photos through Gradio's file route", f"{profiles}/b", from_memory=False),
-                 Page(engine, "full progress overlay", f"{profiles}/c", overlay=True)]
-        try:
+        pages: list[Page] = []
+        try:  # every browser and server started is closed, whatever fails
+            pages.append(Page(engine, "as served", f"{profiles}/a"))
+            pages.append(Page(engine, "photos through Gradio's file route", f"{profiles}/b", from_memory=False))
             for n in range(args.warmup + args.runs):
                 photo, tweak = photos[n % len(photos)], TWEAKS[n % len(TWEAKS)]
-                for page in pages[n % 3:] + pages[:n % 3]:  # each goes first in turn
+                for page in pages if n % 2 else pages[::-1]:  # each goes first in turn
                     page.search(photo, tweak, record=n >= args.warmup)
         finally:
             for page in pages:

@@ -144,10 +144,6 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
         search_inputs = [image, text, mode, weight, k, *filters, *corrections, personal, piece_no, box, session]
         run_search = bind(query.search, engine)
         reading_json = gr.JSON(visible=False)
-        # Searches and outfits share two places at a time, and while one runs its outputs show only
-        # its running time: with Gradio's full overlay, a photo search's results showed 11-24% later
-        # in headless Chromium on two cores shared with the server (scripts/page_speed.py).
-        running = {"concurrency_id": "search", "show_progress": "minimal"}
 
         def searched(event, **api):
             """After a search: its pieces as chips and boxes, then the history and the reply."""
@@ -164,29 +160,29 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
             after.success(stylist.reply, session, reply_md, show_progress="minimal", **api)
 
         search_outputs = [gallery, status, views, session]
-        searched(gr.on([search_btn.click, text.submit], run_search, search_inputs, search_outputs,
-                       api_name="search", **running),
+        searched(gr.on([search_btn.click, text.submit], run_search, search_inputs,
+                       search_outputs, api_name="search", concurrency_id="search"),
                  api_name="reply")
         # An example click fills the inputs, then searches: one click to a first result.
         searched(examples.load_input_event.then(
-            run_search, search_inputs, search_outputs, api_visibility="private", **running),
-            api_visibility="private")
+            run_search, search_inputs, search_outputs, concurrency_id="search",
+            api_visibility="private"), api_visibility="private")
 
         # A correction re-runs the search at once; a new photo starts from its own reading.
         searched(gr.on([c.input for c in corrections], run_search, search_inputs, search_outputs,
-                       api_visibility="private", **running), api_visibility="private")
+                       concurrency_id="search", api_visibility="private"), api_visibility="private")
 
         # Pieces: a chip or a box over the photo searches that piece; a marked area searches itself.
         private = {"api_visibility": "private", "show_progress": "hidden"}
         searched(piece.input(pieces.choose, piece, [piece_no, box], **private)
-                 .then(run_search, search_inputs, search_outputs, api_visibility="private", **running),
+                 .then(run_search, search_inputs, search_outputs, concurrency_id="search", api_visibility="private"),
                  api_visibility="private")
         searched(pieces_view.select(pieces.clicked_box, None, [piece_no, box], **private)
-                 .then(run_search, search_inputs, search_outputs, api_visibility="private", **running),
+                 .then(run_search, search_inputs, search_outputs, concurrency_id="search", api_visibility="private"),
                  api_visibility="private")
         searched(mark_btn.click(pieces.marked_box, [marking, image], box, **private)
-                 .success(run_search, search_inputs, search_outputs, api_visibility="private", **running),
-                 api_visibility="private")
+                 .success(run_search, search_inputs, search_outputs, concurrency_id="search",
+                          api_visibility="private"), api_visibility="private")
         image.change(pieces.forget_choice, None, [piece_no, box], **private) \
             .then(pieces.marking_canvas, image, marking, **private)
         gr.Button(visible=False).click(bind(pieces.find, engine), image, gr.JSON(visible=False), api_name="pieces")
@@ -194,9 +190,9 @@ def build_demo(engine: Engine, notice: str = "") -> gr.Blocks:
         # Outfits: from the photo and words, or around the selected product; pieces swap per slot.
         outfit_outputs = [outfit_json_box, status, *board.outputs, views, session]
         then_reply(complete_btn.click(bind(outfit.complete, engine), search_inputs, outfit_outputs,
-                                      api_name="complete", **running), api_visibility="private")
+                                      api_name="complete", concurrency_id="search"), api_visibility="private")
         then_reply(complete_item_btn.click(bind(outfit.complete_item, engine), [text, k, session],
-                                           outfit_outputs, api_name="complete_item", **running),
+                                           outfit_outputs, api_name="complete_item", concurrency_id="search"),
                    api_visibility="private")
         slot_no = CheckedNumber(visible=False, precision=0, label="The slot")
         choice_no = CheckedNumber(visible=False, precision=0, label="The piece")

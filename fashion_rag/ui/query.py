@@ -102,13 +102,14 @@ def _same_picture(image: Image.Image, path: str) -> bool:
 def search(engine: Engine, image: Image.Image | None, text: str | None, mode: str | None, weight: float,
            k: int, gender: Menu, article_type: Menu, colour: Menu, season: Menu, usage: Menu, type_is: str,
            gender_is: str, colour_is: str, pattern_is: str, personal: bool | None, piece: float | None,
-           box: str | None, session: Session) -> tuple:
+           box: str | None, session: Session, progress: gr.Progress = gr.Progress()) -> tuple:
     """Run one search and record it as a step of the session: (gallery, status, tab, session).
     `piece` (a number among the photo's pieces; -1: none) or `box` ("x0,y0,x1,y1") picks what in
     the photo to search for; neither: the piece the words name, else the photo as a whole."""
     text = (text or "").strip()
     filters, corrections = filters_and_corrections(gender, article_type, colour, season, usage,
                                                    type_is, gender_is, colour_is, pattern_is)
+    progress(0.1, desc="Searching the catalog…")
     profile = session.get("profile") if personal is not False else None
     results = engine_call(lambda: engine.search(
         image=image, text=text or None, k=k, mode=mode or "auto", weight=weight,
