@@ -57,7 +57,11 @@ class Page:
         self.name, self.demo, port = name, ui.build_demo(engine), free_port()
         ui.launch(self.demo, photo_folders=ui.image_dirs(engine) if from_memory else (), prevent_thread_lock=True,
                   server_name="127.0.0.1", server_port=port, quiet=True)
-        self.driver = browser(profile)
+        try:
+            self.driver = browser(profile)
+        except Exception:
+            self.demo.close()
+            raise
         self.driver.get(f"http://127.0.0.1:{port}/")
         self.samples: dict[str, list[float]] = {"photos shown": [], "reply shown": []}
 

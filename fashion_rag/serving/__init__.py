@@ -19,7 +19,7 @@ from fashion_rag.serving.sessions import (every, expire_sessions, expire_session
                                           tune_heap)
 from fashion_rag.serving.uploads import UPLOADS, UploadGuard
 
-__all__ = ["MALFORMED", "UPLOADS", "BodyLimit", "CatalogImages", "LoginAddress", "LoginThrottle", "RateLimit", "UploadGuard",
-           "clear_errors", "client_address", "every", "expire_sessions", "expire_sessions_forever",
+__all__ = ["MALFORMED", "UPLOADS", "BodyLimit", "CatalogImages", "LoginAddress", "LoginThrottle", "RateLimit",
+           "UploadGuard", "clear_errors", "client_address", "every", "expire_sessions", "expire_sessions_forever",
            "malformed_request", "model_call_held", "quiet_bad_requests", "skip_event_analytics", "trust_proxies",
            "tune_heap"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Iterable
 from email.utils import formatdate
 
 PREFIX = "/gradio_api/file="
@@ -25,7 +26,7 @@ class CatalogImages:
     `blocked`) from a bounded in-memory cache, checked against the file's size and modification
     time on every request so a replaced photo is never served stale."""
 
-    def __init__(self, app, folders: list[str], blocked: list[str] = (), capacity: int = CAPACITY):
+    def __init__(self, app, folders: Iterable[str], blocked: Iterable[str] = (), capacity: int = CAPACITY):
         self.app = app
         self.folders = {os.path.realpath(f) for f in folders}
         self.blocked = {os.path.realpath(b) for b in blocked}
