@@ -25,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from loadtest import TWEAKS, free_port, load_photos  # noqa: E402
+from loadtest import TWEAKS, free_port  # noqa: E402
+
+from fashion_rag.data.photos import load_photos  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 # What the page shows, and when (page clock): the click is stamped by a listener set before it.
