@@ -298,6 +298,14 @@ def reader_accuracy(engine: Engine, catalog_pool: pd.DataFrame, photos: dict[str
                     "ECE": round(calibration_error(confidence, correct), 3),
                     "ECE if calibrated": round(calibrated_floor(confidence), 3), "n": len(tops)})
 
+    def one_value(attribute: str, what: str, readings, allowed) -> None:
+        """The photos whose label names one value only. A label that admits several ("longsleeve":
+        sweater, top or t-shirt; a plain tee: Men or Women) counts a top value right that may not
+        be, and the calibration learns that from the dev labels; these rows show the rest."""
+        single = [len(values) == 1 for values in allowed]
+        score(attribute, f"  of which labels naming one {what}", [r for r, s in zip(readings, single) if s],
+              [a for a, s in zip(allowed, single) if s])
+
     truth = {"type": catalog_pool["articleType"].map(type_group), "gender": catalog_pool["gender"],
              "colour": catalog_pool["baseColour"], "pattern": catalog_pool["productDisplayName"].map(pattern_of)}
     readings = [engine.describe(p) for p in catalog_pool["path"]]
@@ -306,11 +314,7 @@ def reader_accuracy(engine: Engine, catalog_pool: pd.DataFrame, photos: dict[str
     for name, table in photos.items():
         readings, allowed = [engine.describe(p) for p in table["path"]], list(table["groups"])
         score("type", name, readings, allowed)
-        # A label that admits several groups ("longsleeve": sweater, top or t-shirt) counts a top
-        # value right that may not be: such photos make any reader look underconfident.
-        single = [len(groups) == 1 for groups in allowed]
-        score("type", "  of which labels naming one group", [r for r, s in zip(readings, single) if s],
-              [a for a, s in zip(allowed, single) if s])
+        one_value("type", "group", readings, allowed)
     if len(hand):
         readings = [engine.describe(p) for p in hand["path"]]
         first = (hand["round"] == 1).to_numpy()
@@ -320,6 +324,7 @@ def reader_accuracy(engine: Engine, catalog_pool: pd.DataFrame, photos: dict[str
             if not first.all():  # the first round's photos, the issue's set, on their own too
                 score(attribute, f"  of which the first {first.sum()}", [r for r, f in zip(readings, first) if f],
                       [a for a, f in zip(allowed, first) if f])
+            one_value(attribute, "value", readings, allowed)
     return out
 
 

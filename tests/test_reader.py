@@ -17,8 +17,10 @@ from fashion_rag.encoding.reader import (
     Reading,
     calibration_error,
     pattern_of,
+    top_label,
 )
 from fashion_rag.errors import InputError
+from fashion_rag.training.train_reader import hand_labelled
 
 LABELS = ["dress", "shoes", "pants", "t-shirt", "shorts", "skirt", "hat", "shirt"]
 
@@ -102,9 +104,32 @@ def test_confidences_can_be_taken_at_their_word(real_engine):
     assert abs(confidence.mean() - correct.mean()) < 0.08, (confidence.mean(), correct.mean())
 
 
+def test_gender_confidence_on_phone_photos_is_right_bin_by_bin(real_engine):
+    """On the 200 hand-labelled validation uploads (a plain tee may be labelled Men or Women), the
+    gender shown first is right about as often as its confidence says within each confidence bin,
+    not only on average: with temperature scaling alone the gap was 0.096 against about 0.05 for
+    a perfectly calibrated reader; the top-value map brings it near that."""
+    hand = hand_labelled("validation")
+    tops = [real_engine.describe(p).top("gender") for p in hand["path"]]
+    confidence = np.array([c for _, c in tops])
+    correct = np.array([v in allowed for (v, _), allowed in zip(tops, hand["genders"])])
+    assert calibration_error(confidence, correct) < 0.08, calibration_error(confidence, correct)
+
+
 def test_calibration_error_measures_the_gap_between_confidence_and_accuracy():
     assert calibration_error(np.full(10, 0.9), np.array([1] * 9 + [0])) == pytest.approx(0.0)
     assert calibration_error(np.full(10, 0.9), np.array([1] * 5 + [0] * 5)) == pytest.approx(0.4)
+
+
+def test_top_value_calibration_moves_only_the_top_value_and_keeps_the_order():
+    probs = np.array([[0.5, 0.3, 0.2], [0.05, 0.9, 0.05], [1.0, 0.0, 0.0]], np.float32)
+    assert top_label(probs, 1.0, 0.0) == pytest.approx(probs, abs=1e-5)
+    surer = top_label(probs, 1.0, 1.0)  # the top value's odds times e: 0.5 -> 0.731
+    assert surer[0] == pytest.approx([0.731, 0.161, 0.108], abs=1e-3)  # the rest keeps its 3 : 2
+    assert surer.sum(1) == pytest.approx(np.ones(3)) and (surer.argmax(1) == [0, 1, 0]).all()
+    humbler = top_label(probs, 0.5, -3.0)  # far below the runner-up: the top value stays first
+    assert (humbler.argmax(1) == [0, 1, 0]).all() and humbler[0, 0] >= humbler[0, 1]
+    assert humbler[1, 1] < 0.9 and humbler.sum(1) == pytest.approx(np.ones(3))
 
 
 def test_a_close_runner_up_is_offered_beside_the_top_value():

@@ -6,8 +6,8 @@ Small heads sit on two kinds of features of the same photo:
 - `pixel_features` (fashion_rag.encoding.colour): a colour histogram of the garment region of
   the whole photo.
 Which features each head uses is chosen by scripts/train_reader.py on a dev split (it prints the
-comparison); the choice is stored with the heads, and so is each head's temperature, fitted on dev
-data so that a confidence of 80% is right about 80% of the time.
+comparison); the choice is stored with the heads, and so is each head's calibration, fitted on dev
+data so that a top value shown at 80% is right about 80% of the time.
 """
 from __future__ import annotations
 
@@ -53,6 +53,31 @@ def calibration_error(confidences: np.ndarray, correct: np.ndarray, bins: int = 
     which = np.minimum((confidences * bins).astype(int), bins - 1)
     return float(sum(abs(correct[which == b].mean() - confidences[which == b].mean()) * np.mean(which == b)
                      for b in range(bins) if (which == b).any()))
+
+
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """logit(p), with p kept off 0 and 1 (a saturated softmax gives exactly 1.0)."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def top_label(probs: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Top-label calibration (Platt scaling of the top value's probability): the top value's
+    confidence becomes sigmoid(slope * logit(p) + intercept), and the other values share the rest
+    in their old proportions. Temperature scaling fits the probability of the labelled value(s);
+    this fits what the page shows, how often the top value is right, which differs where a label
+    admits several values (a "longsleeve" may be a sweater or a top). The order never changes:
+    the top value keeps a little more than the runner-up's new share. (1, 0) leaves `probs` as they are."""
+    probs = np.asarray(probs, np.float64)
+    order = np.argsort(-probs, axis=1)
+    first = np.take_along_axis(probs, order[:, :1], 1)
+    second = np.take_along_axis(probs, order[:, 1:2], 1) if probs.shape[1] > 1 else np.zeros_like(first)
+    others = np.maximum(probs.sum(1, keepdims=True) - first, 1e-12)
+    top = 1 / (1 + np.exp(-(slope * log_odds(first) + intercept)))
+    top = np.maximum(top, second / (others + second) + 1e-4)  # + a hair: no tie with the runner-up
+    out = probs * (1 - top) / others
+    np.put_along_axis(out, order[:, :1], top, 1)
+    return (out / out.sum(1, keepdims=True)).astype(np.float32)
 
 
 class Head(nn.Module):
@@ -101,13 +126,16 @@ class Reading:
 
 
 class PhotoReader:
-    """Heads for type group, gender, colour and pattern over one encoder's image tower features;
-    `temperatures[scene][attribute]` calibrate each head's confidences per scene (1: as trained)."""
+    """Heads for type group, gender, colour and pattern over one encoder's image tower features,
+    calibrated per scene and attribute: `temperatures` (1: as trained), then `top_maps`, the
+    (slope, intercept) of `top_label` ((1, 0): none)."""
 
     def __init__(self, dim: int, classes: dict[str, list[str]], features: dict[str, str],
-                 temperatures: dict[str, dict[str, float]] | None = None):
+                 temperatures: dict[str, dict[str, float]] | None = None,
+                 top_maps: dict[str, dict[str, list[float]]] | None = None):
         self.dim, self.classes, self.features = dim, classes, features
         self.temperatures = {s: {a: 1.0 for a in ATTRIBUTES} | (temperatures or {}).get(s, {}) for s in SCENES}
+        self.top_maps = {s: {a: [1.0, 0.0] for a in ATTRIBUTES} | (top_maps or {}).get(s, {}) for s in SCENES}
         width = {"tower": dim, "pixels": HISTOGRAM, "both": dim + HISTOGRAM}
         # ModuleDict keys must not shadow nn.Module attributes ("type" would), hence the prefix.
         self.heads = nn.ModuleDict({f"read_{a}": Head(width[features[a]], len(classes[a])) for a in ATTRIBUTES})
@@ -123,10 +151,15 @@ class PhotoReader:
         pix = torch.from_numpy(np.asarray(pixels, np.float32))
         return {a: self.head(a)(select(self.features[a], tower, pix)) for a in ATTRIBUTES}
 
-    def probabilities(self, features: np.ndarray, pixels: np.ndarray, scene: str = "photo") -> dict[str, np.ndarray]:
-        """(n, classes) calibrated probabilities per attribute for a batch of photos of one scene."""
+    def tempered(self, features: np.ndarray, pixels: np.ndarray, scene: str = "photo") -> dict[str, np.ndarray]:
+        """(n, classes) probabilities per attribute after temperature scaling only."""
         return {a: torch.softmax(z / self.temperatures[scene][a], -1).numpy()
                 for a, z in self.logits(features, pixels).items()}
+
+    def probabilities(self, features: np.ndarray, pixels: np.ndarray, scene: str = "photo") -> dict[str, np.ndarray]:
+        """(n, classes) calibrated probabilities per attribute for a batch of photos of one scene."""
+        return {a: top_label(p, *self.top_maps[scene][a])
+                for a, p in self.tempered(features, pixels, scene).items()}
 
     def read(self, features: np.ndarray, image: Image.Image) -> Reading:
         """`features`: the photo's image tower features (Encoder.look)."""
@@ -140,7 +173,8 @@ class PhotoReader:
         torch.save(self.heads.state_dict(), folder / "heads.pt")
         (folder / "config.json").write_text(json.dumps(
             {"dim": self.dim, "classes": self.classes, "features": self.features,
-             "temperatures": self.temperatures, "encoder_hash": encoder_hash, **info}, indent=2))
+             "temperatures": self.temperatures, "top_maps": self.top_maps, "encoder_hash": encoder_hash, **info},
+            indent=2))
 
     @classmethod
     def load(cls, folder: Path, encoder_hash: str) -> "PhotoReader | None":
@@ -151,7 +185,8 @@ class PhotoReader:
         config = json.loads(config_path.read_text())
         if config.get("encoder_hash") != encoder_hash:
             return None
-        reader = cls(config["dim"], config["classes"], config["features"], config.get("temperatures"))
+        reader = cls(config["dim"], config["classes"], config["features"], config.get("temperatures"),
+                     config.get("top_maps"))
         reader.heads.load_state_dict(torch.load(Path(folder) / "heads.pt", weights_only=True))
         reader.heads.eval()
         return reader

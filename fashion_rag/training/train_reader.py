@@ -13,8 +13,10 @@ re-checked on 225 dev uploads, 2 / 5 / 10 copies read colour 0.65 / 0.69 / 0.68,
 For each attribute, three inputs are compared on dev data (catalog items with id % 10 == 5, the
 user photos' `dev` part, and the hand-labelled dev photos):
 the tower's features, the garment-region pixel histogram, or both. The best is kept; then each
-head's temperature is fitted on the same dev data, once for catalog shots and once for uploads
-(`reader.scene`), so its confidences can be taken at their word in both. Held-out catalog items
+head is calibrated on the same dev data, once for catalog shots and once for uploads
+(`reader.scene`), so its confidences can be taken at their word in both: a temperature (the
+likelihood of the labelled values), then a top-value map (`reader.top_label`: how often the value
+shown first is right). Held-out catalog items
 and validation photos are never used.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -39,6 +42,7 @@ from fashion_rag.encoding.reader import (
     FEATURES,
     SCENES,
     PhotoReader,
+    log_odds,
     pattern_of,
     select,
 )
@@ -141,6 +145,29 @@ def temperature(logits: torch.Tensor, mask: torch.Tensor) -> float:
     return float(min(np.exp(np.linspace(np.log(0.25), np.log(25.0), 81)), key=nll))
 
 
+def top_map(probs: np.ndarray, mask: torch.Tensor) -> list[float]:
+    """(slope, intercept) for `top_label`: a logistic regression, on dev examples, of whether the
+    top value is one of the allowed ones on its tempered probability's log-odds (kept near (1, 0)
+    by a small penalty, so a few examples cannot swing it)."""
+    labelled = mask.any(1).numpy()
+    probs, mask = probs[labelled], mask[labelled]
+    top = probs.argmax(1)
+    right = mask[torch.arange(len(top)), torch.from_numpy(top)].double()
+    odds = torch.from_numpy(log_odds(probs[np.arange(len(top)), top])).double()
+    start = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    params = start.clone().requires_grad_()
+    optimizer = torch.optim.LBFGS([params], max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimizer.zero_grad()
+        value = (F.binary_cross_entropy_with_logits(params[0] * odds + params[1], right)
+                 + 1e-3 * ((params - start) ** 2).sum())
+        value.backward()
+        return value
+    optimizer.step(loss)
+    return [round(float(v), 4) for v in params.detach()]
+
+
 def main(argv=None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--index", type=Path, default=settings.INDEX_DIR)
@@ -228,11 +255,15 @@ def main(argv=None) -> Path:
     for attribute in ATTRIBUTES:
         for place in SCENES:  # a scene without dev data of its own takes the catalog's
             group = next((g for g in dev[attribute] if g[0] == place), dev[attribute][0])
-            reader.temperatures[place][attribute] = temperature(reader.logits(*group[1:3])[attribute],
-                                                                targets(classes[attribute], group[3]))
+            mask = targets(classes[attribute], group[3])
+            reader.temperatures[place][attribute] = temperature(reader.logits(*group[1:3])[attribute], mask)
+            reader.top_maps[place][attribute] = top_map(reader.tempered(*group[1:3], place)[attribute], mask)
     print("temperatures (fitted on dev): " + "; ".join(
         f"{place}: " + ", ".join(f"{a} {t:.2f}" for a, t in temps.items())
         for place, temps in reader.temperatures.items()))
+    print("top-value maps, slope / intercept (fitted on dev): " + "; ".join(
+        f"{place}: " + ", ".join(f"{a} {m[0]:.2f} / {m[1]:+.2f}" for a, m in maps.items())
+        for place, maps in reader.top_maps.items()))
     reader.save(args.out, encoder.weights_hash,
                 {"dev_comparison": report, "minutes": round((time.time() - started) / 60, 1)})
     print(f"saved photo reader to {args.out}")
