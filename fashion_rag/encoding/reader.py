@@ -67,7 +67,7 @@ def top_label(probs: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     in their old proportions. Temperature scaling fits the probability of the labelled value(s);
     this fits what the page shows, how often the top value is right, which differs where a label
     admits several values (a "longsleeve" may be a sweater or a top). The order never changes:
-    the top value keeps a little more than the runner-up's new share. (1, 0) leaves `probs` as they are."""
+    the top value keeps a little more than the runner-up's new share. (1, 0) changes nothing."""
     probs = np.asarray(probs, np.float64)
     order = np.argsort(-probs, axis=1)
     first = np.take_along_axis(probs, order[:, :1], 1)

@@ -16,8 +16,7 @@ the tower's features, the garment-region pixel histogram, or both. The best is k
 head is calibrated on the same dev data, once for catalog shots and once for uploads
 (`reader.scene`), so its confidences can be taken at their word in both: a temperature (the
 likelihood of the labelled values), then a top-value map (`reader.top_label`: how often the value
-shown first is right). Held-out catalog items
-and validation photos are never used.
+shown first is right). Held-out catalog items and validation photos are never used.
 """
 from __future__ import annotations
 
