@@ -99,10 +99,13 @@ def targets(classes: list[str], allowed: list[list[str]]) -> torch.Tensor:
     return mask
 
 
-def fit(reader: PhotoReader, emb: torch.Tensor, pix: torch.Tensor, masks: dict[str, torch.Tensor],
-        epochs: int, seed: int) -> PhotoReader:
-    """Partial-label cross-entropy: -log of the probability mass on the allowed values."""
+def fit(dim: int, classes: dict[str, list[str]], features: dict[str, str], emb: torch.Tensor, pix: torch.Tensor,
+        masks: dict[str, torch.Tensor], epochs: int, seed: int) -> PhotoReader:
+    """A reader trained from `seed` (its heads' starting weights too, so a run is repeatable and
+    the inputs compared on dev start alike), by partial-label cross-entropy: -log of the
+    probability mass on the allowed values."""
     torch.manual_seed(seed)
+    reader = PhotoReader(dim, classes, features)
     optimizer = torch.optim.AdamW(reader.heads.parameters(), lr=2e-3, weight_decay=1e-3)
     n = len(emb)
     reader.heads.train()
@@ -238,7 +241,7 @@ def main(argv=None) -> Path:
     for attribute in ATTRIBUTES:
         scores = {}
         for features in FEATURES:
-            trial = fit(PhotoReader(encoder.feature_dim, classes, {a: features for a in ATTRIBUTES}), tower, pix,
+            trial = fit(encoder.feature_dim, classes, {a: features for a in ATTRIBUTES}, tower, pix,
                         {a: m if a == attribute else torch.zeros_like(m) for a, m in masks.items()},
                         args.epochs, args.seed)
             found = [accuracy(trial.probabilities(t, p)[attribute], classes[attribute], v)
@@ -250,7 +253,7 @@ def main(argv=None) -> Path:
     print("photo reader, top-1 accuracy on dev data by input:\n" + "\n".join(report))
     print("chosen inputs: " + ", ".join(f"{a}: {f}" for a, f in chosen.items()))
 
-    reader = fit(PhotoReader(encoder.feature_dim, classes, chosen), tower, pix, masks, args.epochs, args.seed)
+    reader = fit(encoder.feature_dim, classes, chosen, tower, pix, masks, args.epochs, args.seed)
     for attribute in ATTRIBUTES:
         for place in SCENES:  # a scene without dev data of its own takes the catalog's
             group = next((g for g in dev[attribute] if g[0] == place), dev[attribute][0])
