@@ -23,8 +23,7 @@ from fashion_rag.encoding.reader import (
     top_label,
 )
 from fashion_rag.errors import InputError
-from fashion_rag.training.train_reader import hand_labelled
-from fashion_rag.training.train_reader import main as train_reader
+from fashion_rag.training.train_reader import hand_labelled, main as train_reader
 
 LABELS = ["dress", "shoes", "pants", "t-shirt", "shorts", "skirt", "hat", "shirt"]
 
