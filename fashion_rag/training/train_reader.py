@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -170,21 +171,25 @@ def top_map(probs: np.ndarray, mask: torch.Tensor) -> list[float]:
     return [round(float(v), 4) for v in params.detach()]
 
 
-def main(argv=None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--index", type=Path, default=settings.INDEX_DIR)
-    p.add_argument("--out", type=Path, default=settings.READER_DIR)
-    p.add_argument("--epochs", type=int, default=10)  # more overfits: uploads dev type and gender drop
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-user-photos", action="store_true")
-    p.add_argument("--hand-repeat", type=int, default=HAND_REPEAT,
-                   help="copies of each hand-labelled fit photo in training (0: none)")
-    args = p.parse_args(argv)
-    started = time.time()
-    index = load_index(args.index)
+@dataclass
+class TrainingData:
+    """What the heads learn from (`tower`, `pix`, `masks`: one row per example) and the dev groups
+    that choose their inputs and calibrate them: per attribute, (scene, tower, pixels, allowed
+    values), catalog shots first, then uploads as the app reads them."""
+    encoder: Encoder
+    classes: dict[str, list[str]]
+    tower: torch.Tensor
+    pix: torch.Tensor
+    masks: dict[str, torch.Tensor]
+    dev: dict[str, list[tuple[str, np.ndarray, np.ndarray, list[list[str]]]]]
+
+
+def training_data(index_dir: Path, user_photos: bool = True, hand_repeat: int = HAND_REPEAT) -> TrainingData:
+    """The reader's training and dev data for the index's encoder (features cached in cache/)."""
+    index = load_index(index_dir)
     encoder = load_encoder(index.model)
     if encoder.weights_hash != index.manifest["model_hash"]:
-        raise StaleIndexError(f"The index in {args.index} was built with other encoder weights; rebuild it first.")
+        raise StaleIndexError(f"The index in {index_dir} was built with other encoder weights; rebuild it first.")
     items = index.items[~index.items["id"].map(settings.is_held_out)].reset_index(drop=True)
     item_tower, item_pix = photo_table(encoder, list(items["path"]))
     counts = items["baseColour"].value_counts()
@@ -198,10 +203,10 @@ def main(argv=None) -> Path:
               "pattern": [[pattern_of(n)] for n in items["productDisplayName"]]}
     dev_items = (items["id"] % settings.HELD_OUT_MOD == 5).to_numpy()
 
-    photos = {s: load_photos(s) for s in ("fit", "dev")} if not args.no_user_photos else {}
+    photos = {s: load_photos(s) for s in ("fit", "dev")} if user_photos else {}
     photo_data = {s: photo_table(encoder, list(t["path"])) for s, t in photos.items() if len(t)}
     squares = {s: upload_views(encoder, list(photos[s]["path"])) for s in photo_data}
-    hand = hand_labelled("dev") if HAND_LABELS.is_file() and not args.no_user_photos else pd.DataFrame()
+    hand = hand_labelled("dev") if HAND_LABELS.is_file() and user_photos else pd.DataFrame()
 
     # Per attribute, the dev groups that choose the inputs and calibrate each scene:
     # (scene, tower, pixels, allowed values); catalog shots first, then uploads as they are read.
@@ -226,16 +231,32 @@ def main(argv=None) -> Path:
             for a in ATTRIBUTES:
                 allowed[a] += list(photos["fit"]["groups"]) if a == "type" else [[]] * len(photos["fit"])
     hand_fit = hand_labelled("fit") if HAND_LABELS.is_file() and "fit" in photo_data else pd.DataFrame()
-    if len(hand_fit) and args.hand_repeat:  # real photos' colour, gender and pattern, labelled by hand
+    if len(hand_fit) and hand_repeat:  # real photos' colour, gender and pattern, labelled by hand
         row_of = {path: row for row, path in enumerate(photos["fit"]["path"])}
         rows = [row_of[path] for path in hand_fit["path"]]
-        for copy in range(args.hand_repeat):  # the views take turns
+        for copy in range(hand_repeat):  # the views take turns
             tower.append(fit_views[copy % 2][rows]), pix.append(photo_data["fit"][1][rows])
             allowed["type"] += list(photos["fit"]["groups"].iloc[rows])
             for a in ("colour", "gender", "pattern"):
                 allowed[a] += list(hand_fit[f"{a}s"])
     tower, pix = torch.from_numpy(np.concatenate(tower)), torch.from_numpy(np.concatenate(pix))
     masks = {a: targets(classes[a], allowed[a]) for a in ATTRIBUTES}
+    return TrainingData(encoder, classes, tower, pix, masks, dev)
+
+
+def main(argv=None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--index", type=Path, default=settings.INDEX_DIR)
+    p.add_argument("--out", type=Path, default=settings.READER_DIR)
+    p.add_argument("--epochs", type=int, default=10)  # more overfits: uploads dev type and gender drop
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-user-photos", action="store_true")
+    p.add_argument("--hand-repeat", type=int, default=HAND_REPEAT,
+                   help="copies of each hand-labelled fit photo in training (0: none)")
+    args = p.parse_args(argv)
+    started = time.time()
+    data = training_data(args.index, not args.no_user_photos, args.hand_repeat)
+    encoder, classes, tower, pix, masks, dev = data.encoder, data.classes, data.tower, data.pix, data.masks, data.dev
 
     chosen, report = {}, []
     for attribute in ATTRIBUTES:
