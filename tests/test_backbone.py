@@ -2,6 +2,8 @@
 that tell garments apart on real photos, and the ONNX fast path giving the torch path's numbers."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -11,19 +13,20 @@ from fashion_rag import settings
 from fashion_rag.data.images import load_image
 from fashion_rag.data.photos import load_photos
 from fashion_rag.encoding.backbone import (
-    BACKBONES,
     DEFAULT_BACKBONE,
     MEAN,
     STD,
     WIDTH,
+    input_side,
     pretrained,
+    variants,
     weights_file,
 )
 from fashion_rag.encoding.encoder import load_encoder
 from fashion_rag.encoding.fast import OnnxModule, export_backbone
 from fashion_rag.errors import ModelLoadError
 
-SIDE = BACKBONES[DEFAULT_BACKBONE][0]
+SIDE = input_side(DEFAULT_BACKBONE)
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,12 @@ def catalog(article_type: str, n: int) -> list[str]:
     return list(items[items["articleType"] == article_type]["path"].head(n))
 
 
-def test_the_weights_come_from_the_installed_wheel():
-    path = weights_file(DEFAULT_BACKBONE)
-    assert path.is_file() and "site-packages" in str(path) and path.stat().st_size > 10 * 2**20
-    with pytest.raises(ModelLoadError, match="Unknown image backbone"):
-        weights_file("resnet-50")
+def test_the_weights_come_from_the_installed_wheels():
+    for variant in variants(DEFAULT_BACKBONE):
+        path = weights_file(variant)
+        assert path.is_file() and "site-packages" in str(path) and path.stat().st_size > 10 * 2**20
+    with pytest.raises(ModelLoadError, match="Unknown image backbone 'resnet-50'"):
+        pretrained("efficientnet-lite1+resnet-50")
 
 
 def test_imagenet_features_put_jeans_near_jeans_not_caps(backbone):
@@ -62,6 +66,34 @@ def test_imagenet_features_put_jeans_near_jeans_not_caps(backbone):
     jeans, caps, photos = unit[:4], unit[4:8], unit[8:]
     assert (photos @ jeans.T).mean() > (photos @ caps.T).mean() + 0.05
     assert ((photos @ jeans.T).mean(1) > (photos @ caps.T).mean(1)).all()  # every photo, not just on average
+
+
+def test_joined_variants_give_each_variants_own_imagenet_features():
+    """`--backbone efficientnet-lite0+efficientnet-lite1` joins two variants: the tower's features
+    are each variant's pretrained features side by side (so each got its own weights), and one
+    variant keeps the layout of older checkpoints (`net.*`), which therefore still load."""
+    joined = "efficientnet-lite0+efficientnet-lite1"
+    batch = pixels(catalog("Jeans", 2))
+    with torch.inference_mode():
+        both = pretrained(joined)(batch)
+        alone = [pretrained(v)(batch) for v in variants(joined)]
+    assert both.shape == (2, 2 * WIDTH) and torch.allclose(both, torch.cat(alone, dim=-1), atol=1e-5)
+    assert not torch.allclose(alone[0], alone[1], atol=1e-2)
+    assert all(key.startswith("net.") for key in pretrained(DEFAULT_BACKBONE).state_dict())
+
+
+def test_a_checkpoint_missing_weights_is_refused_not_filled_with_noise(tiny_encoder, tmp_path):
+    """An own-encoder checkpoint whose weights are laid out otherwise (made by another version)
+    would load with the missing ones random and search badly in silence; it must fail with what to do."""
+    from safetensors.torch import load_file, save_file
+    damaged = tmp_path / "encoder"
+    shutil.copytree(tiny_encoder, damaged)
+    weights = load_file(damaged / "model.safetensors")
+    assert any(k.startswith("vision_model.net.") for k in weights)
+    save_file({k.replace("vision_model.net.", "vision_model.nets.0."): v for k, v in weights.items()},
+              damaged / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match="lacks .* of the encoder's weights"):
+        load_encoder(damaged)
 
 
 def test_the_onnx_export_gives_the_torch_features(backbone, tmp_path):

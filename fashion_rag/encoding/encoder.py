@@ -174,11 +174,17 @@ def load_encoder(name_or_path: str | Path | None = None, threads: int | None = N
     source = str(local) if local.exists() else name
     hf_logging.disable_progress_bar()  # our own bars say what is happening; its per-load bar is noise
     try:
-        model = AutoModel.from_pretrained(source, dtype=torch.float32)
+        model, loading = AutoModel.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
+        if isinstance(model, FashionEncoderModel) and loading["missing_keys"]:  # else: random weights, silently
+            raise ModelLoadError(f"The checkpoint in {source} lacks {len(loading['missing_keys'])} of the encoder's "
+                                 "weights (made by another version?): train it again with `python "
+                                 "scripts/train_encoder.py`, or move it away and run `python app.py`.")
         tokenizer = AutoTokenizer.from_pretrained(source)
         processor = AutoImageProcessor.from_pretrained(source)
         fast = _fast_towers(model, local, threads or settings.THREADS, arena) if local.exists() else {}
         return Encoder(model, tokenizer, processor, name, **fast)
+    except ModelLoadError:
+        raise
     except Exception as exc:  # transformers raises many kinds; the user needs one clear message
         raise ModelLoadError(
             f"Could not load an encoder from {tried}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "

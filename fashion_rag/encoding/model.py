@@ -25,7 +25,7 @@ from transformers import (
 )
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from fashion_rag.encoding.backbone import BACKBONES, DEFAULT_BACKBONE, MEAN, STD, WIDTH, PooledBackbone
+from fashion_rag.encoding.backbone import DEFAULT_BACKBONE, MEAN, STD, PooledBackbone, input_side, width
 from fashion_rag.encoding.colour import HISTOGRAM, pixel_colours
 
 
@@ -38,7 +38,7 @@ class FashionEncoderConfig(PretrainedConfig):
         self.text_config = dict(text_config or {})
         self.backbone = backbone
         self.colour_weight = colour_weight  # 0: the tower is the backbone alone (older checkpoints)
-        self.image_size = BACKBONES[backbone][0]
+        self.image_size = input_side(backbone)
         self.projection_dim = projection_dim
 
 
@@ -74,8 +74,8 @@ class FashionEncoderModel(PreTrainedModel):
         dim = config.projection_dim
         self.text_projection = nn.Sequential(nn.Linear(text_cfg.hidden_size, 2 * dim), nn.GELU(),
                                              nn.Linear(2 * dim, dim))
-        self.visual_projection = nn.Sequential(nn.Linear(WIDTH + self.colour_width, 2 * dim), nn.GELU(),
-                                               nn.Linear(2 * dim, dim))
+        tower = width(config.backbone) + self.colour_width
+        self.visual_projection = nn.Sequential(nn.Linear(tower, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.post_init()
 

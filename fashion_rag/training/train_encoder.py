@@ -39,10 +39,10 @@ from fashion_rag.data.catalog import (
 )
 from fashion_rag.data.photos import load_photos
 from fashion_rag.encoding.backbone import (
-    BACKBONES,
     DEFAULT_BACKBONE,
     MEAN,
     STD,
+    input_side,
     pretrained,
 )
 from fashion_rag.encoding.cache import CACHE_DIR, cached, image_features, save_atomically
@@ -73,7 +73,7 @@ def new_model(backbone: str, colour_weight: float = COLOUR_WEIGHT
                                                      colour_weight=colour_weight))
     model.text_model.load_state_dict(text.state_dict())
     model.vision_model.load_state_dict(pretrained(backbone).state_dict())
-    side = BACKBONES[backbone][0]
+    side = input_side(backbone)
     processor = CLIPImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side},
                                    image_mean=MEAN, image_std=STD)
     return model, AutoTokenizer.from_pretrained(minilm_path()), processor
@@ -191,8 +191,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE, choices=sorted(BACKBONES),
-                   help="the own encoder's frozen image tower")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                   help="the own encoder's frozen image tower: efficientnet-lite0, -lite1 or -lite2, or several "
+                        "joined with '+'")
     p.add_argument("--colour-weight", type=float, default=COLOUR_WEIGHT,
                    help="weight of the colour histogram beside the backbone's features (0: none)")
     p.add_argument("--limit", type=int, help="train on at most this many catalog items (smoke tests)")
