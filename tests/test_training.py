@@ -174,3 +174,17 @@ def test_an_upload_matches_catalog_items_of_its_type_group():
     assert same[3, 0] and same[3, 1] and same[0, 3] and same[3, 5]
     assert not same[3, 2] and not same[4, 0] and not same[4, 3]  # other groups, other labels
     assert not same[0, 1]  # two catalog items still need the same gender, type and colour
+
+
+def test_training_the_composer_again_gives_the_same_composer(small_index, tmp_path):
+    """The composer is seeded, and two processes (each with its own string-hash seed, which
+    orders Python's sets) train the same weights, so a fresh machine gets the evaluated one."""
+    weights = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / hash_seed
+        subprocess.run([sys.executable, "scripts/train_composer.py", "--index", str(small_index), "--out", str(out),
+                        "--epochs", "1"], cwd=ROOT, check=True, capture_output=True,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": hash_seed})
+        weights.append(torch.load(out / "composer.pt", weights_only=True))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

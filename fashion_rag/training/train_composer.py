@@ -50,7 +50,7 @@ def mine(items: list[dict]) -> list[tuple[int, str, str, tuple]]:
             pool = [r for g, rows in by_key.items() if g[0] == item["articleType"]
                     and (attribute == "gender" or g[1] == item["gender"]) for r in rows]
             values = {items[r][attribute] for r in pool} - {item[attribute], "", "NA"}
-            for value in values:
+            for value in sorted(values):  # a set's order changes with each process's hash seed
                 triplets.append((row, attribute, value, tuple(sorted({**fixed, attribute: value}.items()))))
     return triplets
 
