@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from fashion_rag import settings
@@ -188,3 +189,12 @@ def test_training_the_composer_again_gives_the_same_composer(small_index, tmp_pa
         weights.append(torch.load(out / "composer.pt", weights_only=True))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_an_unknown_backbone_is_a_usage_error_naming_the_choices(capsys):
+    from fashion_rag.training.train_encoder import parse_args
+    assert parse_args(["--backbone", "efficientnet-lite0+efficientnet-lite1"]).backbone == \
+        "efficientnet-lite0+efficientnet-lite1"
+    with pytest.raises(SystemExit):
+        parse_args(["--backbone", "efficientnet-lite1+resnet-50"])
+    assert "Unknown image backbone 'resnet-50'; choose from efficientnet-lite0" in capsys.readouterr().err

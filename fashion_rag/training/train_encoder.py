@@ -44,12 +44,14 @@ from fashion_rag.encoding.backbone import (
     STD,
     input_side,
     pretrained,
+    variants,
 )
 from fashion_rag.encoding.cache import CACHE_DIR, cached, image_features, save_atomically
 from fashion_rag.encoding.encoder import MAX_TEXT_TOKENS, Encoder, pooled_output
 from fashion_rag.encoding.fast import BACKBONE_FILE, TEXT_FILE, OnnxModule, export_backbone, export_text
 from fashion_rag.encoding.model import FashionEncoderConfig, FashionEncoderModel, PooledText
 from fashion_rag.encoding.pixels import Pixels
+from fashion_rag.errors import ModelLoadError
 
 # The colour histogram's weight beside the backbone's features (model.py). Chosen on dev data
 # (held-out id % 20 == 0 queries, the user photos' dev part): 0 / 1 / 3 / 5 / 10 gave image->image
@@ -180,6 +182,15 @@ def clip_image_side(model, processor, paths: list[str], generator: torch.Generat
     return lambda rows: pooled_output(model.get_image_features(pixel_values=augment(pixels[rows].float(), generator)))
 
 
+def backbone_name(name: str) -> str:
+    """--backbone, checked as it is parsed (a usage error, not a traceback)."""
+    try:
+        variants(name)
+    except ModelLoadError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return name
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=settings.MODEL, help="folder to write the trained encoder to")
@@ -191,7 +202,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE,
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, type=backbone_name,
                    help="the own encoder's frozen image tower: efficientnet-lite0, -lite1 or -lite2, or several "
                         "joined with '+'")
     p.add_argument("--colour-weight", type=float, default=COLOUR_WEIGHT,
