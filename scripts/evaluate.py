@@ -18,6 +18,8 @@ Real photos: the user photos' validation split (`dev`: the train split's dev par
 full product index (they are not catalog items, so nothing leaks); relevant = an item of the photo's
 type group(s) (dress -> Dresses; longsleeve -> sweaters, tops or t-shirts), and for a tweak also
 the asked colour, season or usage. Tweak values are drawn among those with at least 10 such items.
+Photo alone, gender: the hand-labelled uploads of that split; relevant = an item of a gender the
+photo's label allows (a unisex item suits men and women): whether results follow whose garment it is.
 Rows without "+ guard" have the attribute guard off: they measure the encoder and fusion alone.
 Metrics: R@10 = relevant in top 10 / min(10, relevant); nDCG@10; MRR; P@10 = relevant in top 10 / 10.
 Outfits: the requests of scripts/outfit_requests.json through engine.complete on the product index,
@@ -274,6 +276,18 @@ def photo_blocks(engine: Engine, photos: pd.DataFrame, seed: int, table: Table, 
             table.record(task, f"auto ({hits.mode}) + guard", ids(hits), relevant)
 
 
+def gender_block(engine: Engine, hand: pd.DataFrame, table: Table) -> None:
+    """Photo alone on the hand-labelled uploads, scored on the gender of what comes back."""
+    genders = engine.items["gender"]
+    for path, allowed in zip(hand["path"], hand["genders"]):
+        fits = set(allowed) | ({"Unisex"} if set(allowed) & {"Men", "Women"} else set())
+        relevant = set(engine.items["id"][genders.isin(fits)].astype(int))
+        for mode in ("image", "guided"):
+            table.record("photo alone: gender", mode, ids(engine.search(image=path, mode=mode, guard=False)), relevant)
+        hits = engine.search(image=path)
+        table.record("photo alone: gender", f"auto ({hits.mode}) + guard", ids(hits), relevant)
+
+
 def calibrated_floor(confidence: np.ndarray, draws: int = 1000) -> float:
     """The median ECE a perfectly calibrated reader would show with these confidences on this many
     photos (each read right with exactly its stated probability): on a few dozen photos, ten bins
@@ -348,20 +362,27 @@ def targets(rows: list[dict]) -> list[str]:
 
 
 def tune(product: Engine, seed: int) -> None:
-    """Grid over the guided mode's settings on the dev photos (never the validation split)."""
+    """Grid over the guided mode's settings on the dev photos (never the validation split); the
+    gender prior also by whether results follow the photo's gender (dev hand-labelled uploads)."""
     photos = load_photos("dev").sample(frac=1.0, random_state=seed).head(200)
-    grid = list(itertools.product([0.3, 0.5, 0.7], [0.15, 0.3, 0.6], [0.1], [0.5]))
-    print(f"tuning on {len(photos)} dev photos; P@10 of guided + guard by block")
-    print(f"{'weight':>6} {'prior type':>10} {'prior other':>11} {'describe at':>11}   alone  colour  season/usage  mean")
-    for weight, prior_type, prior_other, describe_at in grid:
-        tweak.WEIGHT, tweak.DESCRIBE_AT = weight, describe_at
-        tweak.PRIOR = {"type": prior_type, "gender": prior_other, "colour": prior_other, "pattern": prior_other / 2}
+    hand = hand_labelled("dev")
+    grid = [(w, t, 0.1, 0.1) for w, t in itertools.product([0.3, 0.5, 0.7], [0.15, 0.3, 0.6])]
+    grid += [(0.7, 0.6, g, 0.1) for g in (0.2, 0.3)]
+    print(f"tuning on {len(photos)} dev photos (P@10 of guided + guard by block) and {len(hand)} hand-labelled "
+          "ones (gender: P@10 of photo alone, auto + guard, scored on gender)")
+    print(f"{'weight':>6} {'prior type':>10} {'prior gender':>12} {'prior colour':>12}   alone  colour  "
+          "season/usage  mean   gender")
+    for weight, prior_type, prior_gender, prior_colour in grid:
+        tweak.WEIGHT = weight
+        tweak.PRIOR = {"type": prior_type, "gender": prior_gender, "colour": prior_colour, "pattern": prior_colour / 2}
         table = Table()
         photo_blocks(product, photos, seed, table, modes=("guided",), guard=True)
-        p10 = {r["task"]: r["P@10"] for r in table.result()}
-        blocks = [p10.get(b, float("nan")) for b in ("photo alone", "photo + colour", "photo + season/usage")]
-        print(f"{weight:>6} {prior_type:>10} {prior_other:>11} {describe_at:>11}   "
-              + "  ".join(f"{b:.3f}" for b in blocks) + f"        {np.mean(blocks):.3f}", flush=True)
+        gender_block(product, hand, table)
+        p10 = {(r["task"], r["method"]): r["P@10"] for r in table.result()}
+        blocks = [p10.get((b, "guided"), float("nan")) for b in ("photo alone", "photo + colour", "photo + season/usage")]
+        gender = p10[("photo alone: gender", "auto (guided) + guard")]
+        print(f"{weight:>6} {prior_type:>10} {prior_gender:>12} {prior_colour:>12}   "
+              + "  ".join(f"{b:.3f}" for b in blocks) + f"        {np.mean(blocks):.3f}  {gender:.3f}", flush=True)
 
 
 def main() -> None:
@@ -406,17 +427,20 @@ def main() -> None:
     photo_blocks(product, main_folder, args.seed, photos)
     photo_blocks(product, real[real["folder"] != settings.USER_PHOTOS_DIR.name], args.seed, photos,
                  label="extra: ", modes=("image", "guided"))
+    hand = hand_labelled(photo_split(args.split))
+    gender_block(product, hand, photos)
     print("\nCatalog shots")
     print_table(catalog.result())
     print(f"\nReal photos ({'validation' if args.split == 'test' else 'dev'}: {len(main_folder)} from "
           f"{settings.USER_PHOTOS_DIR.name}, 'extra:' {len(real) - len(main_folder)} from "
-          f"{settings.USER_PHOTOS_EXTRA_DIR.name}) against the product index")
+          f"{settings.USER_PHOTOS_EXTRA_DIR.name}; 'gender': the {len(hand)} hand-labelled ones) against the product "
+          "index")
     print_table(photos.result())
     accuracy = []
     if held.reader is not None:
         folders = {f"{f} ({photo_split(args.split)})": real[real["folder"] == f] for f in real["folder"].unique()}
         accuracy = reader_accuracy(held, half(held.items, args.split), folders,
-                                   hand_labelled(photo_split(args.split)), args.split)
+                                   hand, args.split)
         print("\nPhoto reading: top-1 accuracy, mean confidence, expected calibration error (ECE, ten bins),"
               "\nand the ECE a perfectly calibrated reader would show on as many photos (median of 1,000 draws)")
         print(f"{'attribute':<9} {'photos':<40} {'accuracy':>8} {'confidence':>10} {'ECE':>6} {'if calibrated':>13} {'n':>5}")

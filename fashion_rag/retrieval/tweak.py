@@ -11,8 +11,9 @@ decide it. Every other attribute is *kept*, in two soft ways:
   and never empties it, unlike a hard filter.
 When the reader is torn between two values ("sandals or shoes?", `Reading.candidates`), both are
 kept alike, in the words and in the prior, until the shopper picks one.
-The query vector is the concat one, [(1 - WEIGHT) image ; WEIGHT text]. WEIGHT, PRIOR and
-DESCRIBE_AT were chosen on the user photos' dev part (`python scripts/evaluate.py --tune`).
+The query vector is the concat one, [(1 - WEIGHT) image ; WEIGHT text]. WEIGHT and PRIOR were
+chosen on the user photos' dev part (`python scripts/evaluate.py --tune`, which also scores the
+gender prior by the gender of the results); DESCRIBE_AT was checked there for gender (docs/how-it-works.md).
 """
 from __future__ import annotations
 
