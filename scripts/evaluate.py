@@ -283,7 +283,8 @@ def gender_block(engine: Engine, hand: pd.DataFrame, table: Table) -> None:
         fits = set(allowed) | ({"Unisex"} if set(allowed) & {"Men", "Women"} else set())
         relevant = set(engine.items["id"][genders.isin(fits)].astype(int))
         for mode in ("image", "guided"):
-            table.record("photo alone: gender", mode, ids(engine.search(image=path, mode=mode, guard=False)), relevant)
+            hits = engine.search(image=path, mode=mode, guard=False)
+            table.record("photo alone: gender", mode, ids(hits), relevant)
         hits = engine.search(image=path)
         table.record("photo alone: gender", f"auto ({hits.mode}) + guard", ids(hits), relevant)
 
@@ -374,12 +375,14 @@ def tune(product: Engine, seed: int) -> None:
           "season/usage  mean   gender")
     for weight, prior_type, prior_gender, prior_colour in grid:
         tweak.WEIGHT = weight
-        tweak.PRIOR = {"type": prior_type, "gender": prior_gender, "colour": prior_colour, "pattern": prior_colour / 2}
+        tweak.PRIOR = {"type": prior_type, "gender": prior_gender, "colour": prior_colour,
+                       "pattern": prior_colour / 2}
         table = Table()
         photo_blocks(product, photos, seed, table, modes=("guided",), guard=True)
         gender_block(product, hand, table)
         p10 = {(r["task"], r["method"]): r["P@10"] for r in table.result()}
-        blocks = [p10.get((b, "guided"), float("nan")) for b in ("photo alone", "photo + colour", "photo + season/usage")]
+        blocks = [p10.get((b, "guided"), float("nan"))
+                  for b in ("photo alone", "photo + colour", "photo + season/usage")]
         gender = p10[("photo alone: gender", "auto (guided) + guard")]
         print(f"{weight:>6} {prior_type:>10} {prior_gender:>12} {prior_colour:>12}   "
               + "  ".join(f"{b:.3f}" for b in blocks) + f"        {np.mean(blocks):.3f}  {gender:.3f}", flush=True)
