@@ -282,7 +282,7 @@ def gender_block(engine: Engine, hand: pd.DataFrame, table: Table) -> None:
     for path, allowed in zip(hand["path"], hand["genders"]):
         fits = set(allowed) | ({"Unisex"} if set(allowed) & {"Men", "Women"} else set())
         relevant = set(engine.items["id"][genders.isin(fits)].astype(int))
-        for mode in ("image", "guided"):
+        for mode in [m for m in ("image", "guided") if m in engine.modes]:  # guided needs the reader
             hits = engine.search(image=path, mode=mode, guard=False)
             table.record("photo alone: gender", mode, ids(hits), relevant)
         hits = engine.search(image=path)

@@ -13,7 +13,8 @@ When the reader is torn between two values ("sandals or shoes?", `Reading.candid
 kept alike, in the words and in the prior, until the shopper picks one.
 The query vector is the concat one, [(1 - WEIGHT) image ; WEIGHT text]. WEIGHT and PRIOR were
 chosen on the user photos' dev part (`python scripts/evaluate.py --tune`, which also scores the
-gender prior by the gender of the results); DESCRIBE_AT was checked there for gender (docs/how-it-works.md).
+gender prior by the gender of the results); DESCRIBE_AT was checked for gender on the same dev
+uploads (docs/how-it-works.md, *guided*).
 """
 from __future__ import annotations
 
